@@ -1,0 +1,387 @@
+// The typed face of the native bpf(2) binding: owned map file descriptors,
+// byte-level map commands, and the small pieces of kernel state around them
+// (fdinfo, possible CPUs, bpffs detection). Everything here is bytes in,
+// bytes out; typed values live in provider/.
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+// node-gyp-build finds prebuilds/<platform>-<arch>/ or build/Release/ under the
+// package root (two levels up from dist/native/).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load: (dir: string) => unknown = require("node-gyp-build");
+const addon = load(path.join(__dirname, "..", "..")) as Addon;
+
+/** The attributes of BPF_MAP_CREATE that a standalone map needs. */
+export interface MapCreateAttrs {
+  mapType: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags?: number;
+  /** A template map for array_of_maps / hash_of_maps. */
+  innerMapFd?: number;
+  numaNode?: number;
+  /** At most 15 bytes of [A-Za-z0-9_.]. */
+  mapName?: string;
+  mapExtra?: bigint | number;
+}
+
+/** struct bpf_map_info as the kernel reports it (OBJ_GET_INFO_BY_FD). */
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  name: string;
+  ifindex: number;
+  btfVmlinuxValueTypeId: number;
+  netnsDev: bigint;
+  netnsIno: bigint;
+  btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  btfVmlinuxId: number;
+  mapExtra: bigint;
+  /** How many bytes of the struct the kernel filled in. */
+  infoLength: number;
+}
+
+/** The result of one lookup batch call. */
+export interface BatchLookupResult {
+  /** Entries written to the keys/values buffers. */
+  count: number;
+  /** True when the kernel answered ENOENT: the map is exhausted. */
+  done: boolean;
+}
+
+interface Addon {
+  mapCreate(attrs: MapCreateAttrs): number;
+  lookupElem(fd: number, key: Uint8Array | null, value: Uint8Array, flags: number | bigint): boolean;
+  lookupAndDeleteElem(fd: number, key: Uint8Array | null, value: Uint8Array, flags: number | bigint): boolean;
+  updateElem(fd: number, key: Uint8Array | null, value: Uint8Array | null, flags: number | bigint): void;
+  deleteElem(fd: number, key: Uint8Array | null, flags: number | bigint): boolean;
+  getNextKey(fd: number, key: Uint8Array | null, nextKey: Uint8Array): boolean;
+  lookupBatch(fd: number, inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
+    count: number, elemFlags: number | bigint, flags: number | bigint): BatchLookupResult;
+  lookupAndDeleteBatch(fd: number, inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array,
+    values: Uint8Array, count: number, elemFlags: number | bigint, flags: number | bigint): BatchLookupResult;
+  lookupBatchAsync(fd: number, inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
+    count: number, elemFlags: number | bigint, flags: number | bigint): Promise<BatchLookupResult>;
+  updateBatch(fd: number, keys: Uint8Array, values: Uint8Array, count: number, elemFlags: number | bigint,
+    flags: number | bigint): number;
+  updateBatchAsync(fd: number, keys: Uint8Array, values: Uint8Array, count: number, elemFlags: number | bigint,
+    flags: number | bigint): Promise<number>;
+  deleteBatch(fd: number, keys: Uint8Array, count: number, elemFlags: number | bigint, flags: number | bigint): number;
+  freeze(fd: number): void;
+  objPin(fd: number, path: string): void;
+  objGet(path: string, fileFlags: number): number;
+  mapInfo(fd: number): MapInfo;
+  mapGetNextId(startId: number): number;
+  mapGetFdById(id: number, openFlags: number): number;
+  close(fd: number): void;
+  renameat2(oldPath: string, newPath: string, flags: number): void;
+}
+
+/** Update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and the element flag BPF_F_LOCK. */
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
+export const BPF_EXIST = 2;
+export const BPF_F_LOCK = 4;
+/** file_flags / open_flags for OBJ_GET and MAP_GET_FD_BY_ID. */
+export const BPF_F_RDONLY = 1 << 3;
+export const BPF_F_WRONLY = 1 << 4;
+/** renameat2(2) flags. */
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+/** statfs(2) f_type of a bpffs mount (linux/magic.h). */
+export const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * An Error thrown by a bpf(2) command: `code` is the errno name ('ENOENT'),
+ * `errno` its number, `command` the bpf command ('BPF_MAP_CREATE'). Batch
+ * commands also carry `count`, the elements processed before the failure.
+ */
+export interface BpfError extends Error {
+  code: string;
+  errno: number;
+  syscall: "bpf";
+  command: string;
+  count?: number;
+}
+
+/** Reports whether `error` is a BpfError, optionally with the given errno name. */
+export function isBpfError(error: unknown, code?: string): error is BpfError {
+  return error instanceof Error && typeof (error as BpfError).command === "string" &&
+    (code === undefined || (error as BpfError).code === code);
+}
+
+// Per-CPU map types whose values are one slot per possible CPU.
+const PERCPU_TYPES = new Set([5 /* percpu_hash */, 6 /* percpu_array */, 10 /* lru_percpu_hash */, 21 /* percpu_cgroup_storage */]);
+
+// Safety net for fds whose owner was dropped without close(). Explicit close()
+// unregisters, so a reused fd number is never closed twice.
+const finalizer = new FinalizationRegistry<number>((fd) => {
+  try {
+    addon.close(fd);
+  } catch {
+    // Nothing to report to: the owner is gone.
+  }
+});
+
+/**
+ * An open map file descriptor, owned by this object. close() is idempotent;
+ * a finalizer closes a forgotten fd. Byte buffers are checked against the
+ * map's key and value sizes before they reach the kernel, so a wrong size is a
+ * RangeError, never a kernel read or write past a buffer.
+ */
+export class MapFd {
+  #fd: number;
+  /** The map's info as read when the fd was opened. */
+  readonly info: MapInfo;
+  /** Bytes of one value as user space sees it (per-CPU maps: every possible CPU). */
+  readonly valueBytes: number;
+
+  /** Takes ownership of `fd`. Reads the map's info; closes `fd` and throws if that fails. */
+  constructor(fd: number) {
+    this.#fd = fd;
+    try {
+      this.info = addon.mapInfo(fd);
+    } catch (error) {
+      addon.close(fd);
+      throw error;
+    }
+    this.valueBytes = PERCPU_TYPES.has(this.info.type)
+      ? roundUp8(this.info.valueSize) * possibleCpus()
+      : this.info.valueSize;
+    finalizer.register(this, fd, this);
+  }
+
+  /** The raw fd number. Throws if closed. */
+  get fd(): number {
+    if (this.#fd < 0) throw new Error("map fd is closed");
+    return this.#fd;
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  get keySize(): number {
+    return this.info.keySize;
+  }
+
+  /** Closes the fd; a second call does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    finalizer.unregister(this);
+    addon.close(fd);
+  }
+
+  /** Re-reads struct bpf_map_info from the kernel. */
+  readInfo(): MapInfo {
+    return addon.mapInfo(this.fd);
+  }
+
+  /** Reads /proc/self/fdinfo/<fd> (frozen, memlock, map_extra, …) as key → value text. */
+  fdinfo(): Record<string, string> {
+    return readFdinfo(this.fd);
+  }
+
+  /** Looks `key` up; returns a new value buffer, or undefined when absent. */
+  lookup(key: Uint8Array | null, flags = 0): Buffer | undefined {
+    const value = Buffer.alloc(this.valueBytes);
+    return this.lookupInto(key, value, flags) ? value : undefined;
+  }
+
+  /** Looks `key` up into `value`; returns false when absent. */
+  lookupInto(key: Uint8Array | null, value: Uint8Array, flags = 0): boolean {
+    return addon.lookupElem(this.fd, this.#key(key), this.#value(value), flags);
+  }
+
+  /** Pops (queue/stack, key null) or removes `key`, returning its value, or undefined when empty/absent. */
+  lookupAndDelete(key: Uint8Array | null, flags = 0): Buffer | undefined {
+    const value = Buffer.alloc(this.valueBytes);
+    return addon.lookupAndDeleteElem(this.fd, this.#key(key), value, flags) ? value : undefined;
+  }
+
+  /** Writes one element; flags BPF_ANY (default), BPF_NOEXIST, BPF_EXIST, optionally | BPF_F_LOCK. */
+  update(key: Uint8Array | null, value: Uint8Array | null, flags = BPF_ANY): void {
+    addon.updateElem(this.fd, this.#key(key), value === null ? null : this.#value(value), flags);
+  }
+
+  /** Deletes one element; returns false when it was absent. */
+  delete(key: Uint8Array | null, flags = 0): boolean {
+    return addon.deleteElem(this.fd, this.#key(key), flags);
+  }
+
+  /** The key after `key` (null: the first key) written into `next`; false at the end. */
+  nextKeyInto(key: Uint8Array | null, next: Uint8Array): boolean {
+    if (key !== null) this.#key(key);
+    this.#key(next);
+    return addon.getNextKey(this.fd, key, next);
+  }
+
+  /**
+   * One BPF_MAP_LOOKUP_BATCH call: fills up to `count` keys and values from the
+   * position in `inBatch` (null: the start) and writes the next position to
+   * `outBatch` (at least keySize bytes; 4 for arrays). `done` means the map is
+   * exhausted (the kernel's ENOENT), possibly with count > 0.
+   */
+  lookupBatch(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
+    count: number, elemFlags = 0): BatchLookupResult {
+    this.#batchBuffers(keys, values, count);
+    return addon.lookupBatch(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
+  }
+
+  /** lookupBatch, off the JS thread. */
+  lookupBatchAsync(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
+    count: number, elemFlags = 0): Promise<BatchLookupResult> {
+    this.#batchBuffers(keys, values, count);
+    return addon.lookupBatchAsync(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
+  }
+
+  /** BPF_MAP_LOOKUP_AND_DELETE_BATCH: like lookupBatch, removing what it returns. */
+  lookupAndDeleteBatch(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
+    count: number, elemFlags = 0): BatchLookupResult {
+    this.#batchBuffers(keys, values, count);
+    return addon.lookupAndDeleteBatch(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
+  }
+
+  /**
+   * BPF_MAP_UPDATE_BATCH of `count` packed keys and values; returns how many
+   * were written. On failure the thrown BpfError's `count` says how many were
+   * written first. The kernel accepts only BPF_F_LOCK as elemFlags.
+   */
+  updateBatch(keys: Uint8Array, values: Uint8Array, count: number, elemFlags = 0): number {
+    this.#batchBuffers(keys, values, count);
+    return addon.updateBatch(this.fd, keys, values, count, elemFlags, 0);
+  }
+
+  /** updateBatch, off the JS thread. */
+  updateBatchAsync(keys: Uint8Array, values: Uint8Array, count: number, elemFlags = 0): Promise<number> {
+    this.#batchBuffers(keys, values, count);
+    return addon.updateBatchAsync(this.fd, keys, values, count, elemFlags, 0);
+  }
+
+  /** BPF_MAP_DELETE_BATCH of `count` packed keys; returns how many were deleted (ENOENT on a missing key). */
+  deleteBatch(keys: Uint8Array, count: number, elemFlags = 0): number {
+    this.#batchBuffers(keys, null, count);
+    return addon.deleteBatch(this.fd, keys, count, elemFlags, 0);
+  }
+
+  /** BPF_MAP_FREEZE: user space can no longer write the map. */
+  freeze(): void {
+    addon.freeze(this.fd);
+  }
+
+  /** BPF_OBJ_PIN at `pinPath`; EEXIST if the path is taken (never replaces). */
+  pin(pinPath: string): void {
+    addon.objPin(this.fd, pinPath);
+  }
+
+  #key(key: Uint8Array | null): Uint8Array | null {
+    if (this.info.keySize === 0) {
+      if (key !== null && key.length !== 0) throw new RangeError(`map has no keys; got a ${key.length}-byte key`);
+      return null;
+    }
+    if (key === null || key.length !== this.info.keySize) {
+      throw new RangeError(`key must be ${this.info.keySize} bytes; got ${key === null ? "null" : key.length}`);
+    }
+    return key;
+  }
+
+  #value(value: Uint8Array): Uint8Array {
+    if (value.length !== this.valueBytes) {
+      throw new RangeError(`value must be ${this.valueBytes} bytes; got ${value.length}`);
+    }
+    return value;
+  }
+
+  #batchBuffers(keys: Uint8Array, values: Uint8Array | null, count: number): void {
+    if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer; got ${count}`);
+    if (keys.length < count * this.info.keySize) {
+      throw new RangeError(`keys must hold ${count} keys of ${this.info.keySize} bytes; got ${keys.length} bytes`);
+    }
+    if (values !== null && values.length < count * this.valueBytes) {
+      throw new RangeError(`values must hold ${count} values of ${this.valueBytes} bytes; got ${values.length} bytes`);
+    }
+  }
+}
+
+/** BPF_MAP_CREATE; returns the owned fd. Throws a BpfError (e.g. EINVAL, EPERM, E2BIG, ENOMEM). */
+export function createMap(attrs: MapCreateAttrs): MapFd {
+  return new MapFd(addon.mapCreate(attrs));
+}
+
+/** BPF_OBJ_GET of a pinned map, read-write or read-only/write-only. Throws a BpfError (ENOENT: no pin). */
+export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo" = "rw"): MapFd {
+  const fileFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
+  return new MapFd(addon.objGet(pinPath, fileFlags));
+}
+
+/** BPF_MAP_GET_FD_BY_ID; throws a BpfError (ENOENT: no such map). */
+export function openMapById(id: number, access: "rw" | "ro" | "wo" = "rw"): MapFd {
+  const openFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
+  return new MapFd(addon.mapGetFdById(id, openFlags));
+}
+
+/** BPF_MAP_GET_NEXT_ID: the next map ID after `startId`, or undefined when there is none. */
+export function nextMapId(startId: number): number | undefined {
+  const id = addon.mapGetNextId(startId);
+  return id === 0 ? undefined : id;
+}
+
+/** BPF_OBJ_GET_INFO_BY_FD on any map fd number (not owned). */
+export function mapInfoByFd(fd: number): MapInfo {
+  return addon.mapInfo(fd);
+}
+
+/** renameat2(2); flags RENAME_NOREPLACE or RENAME_EXCHANGE. Throws an Error with `code`. */
+export function renameat2(oldPath: string, newPath: string, flags: number): void {
+  addon.renameat2(oldPath, newPath, flags);
+}
+
+/** Parses /proc/self/fdinfo/<fd> into key → value text (e.g. frozen: "1", memlock: "4096"). */
+export function readFdinfo(fd: number): Record<string, string> {
+  const text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+  const fields: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) fields[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return fields;
+}
+
+let cachedCpus: number | undefined;
+
+/**
+ * The number of possible CPUs (/sys/devices/system/cpu/possible, e.g. "0-3"),
+ * which sizes per-CPU values. Throws if the file cannot be parsed.
+ */
+export function possibleCpus(): number {
+  if (cachedCpus !== undefined) return cachedCpus;
+  const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+  let highest = -1;
+  for (const range of text.split(",")) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(range.trim());
+    if (!match) throw new Error(`cannot parse /sys/devices/system/cpu/possible: ${JSON.stringify(text)}`);
+    highest = Math.max(highest, Number(match[2] ?? match[1]));
+  }
+  // The kernel sizes per-CPU values by the highest possible CPU + 1, holes included.
+  cachedCpus = highest + 1;
+  return cachedCpus;
+}
+
+/** Whether `anyPath` lies on a bpffs mount (statfs magic). Throws if statfs fails (ENOENT). */
+export function isOnBpffs(anyPath: string): boolean {
+  return fs.statfsSync(anyPath).type === BPF_FS_MAGIC;
+}
+
+function roundUp8(size: number): number {
+  return Math.ceil(size / 8) * 8;
+}

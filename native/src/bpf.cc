@@ -1,0 +1,642 @@
+// Thin N-API binding to the map commands of bpf(2).
+//
+// Deliberately mechanical: every function takes fds, integers and byte buffers,
+// issues one syscall (or one batch syscall), and throws an Error carrying the
+// errno name, the errno number and the bpf command on failure. Sizes are
+// checked in the TypeScript layer, which knows the map's key and value size;
+// here we only refuse buffers that are too small for what the kernel will
+// touch, so a caller mistake can never make the kernel write past a buffer.
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+namespace {
+
+// struct bpf_map_info as of Linux 6.18. The distribution's uapi header may be
+// older; the kernel copies min(our size, its size) and requires any tail it
+// does not know to be zero, which a zeroed struct satisfies.
+struct MapInfo {
+  uint32_t type;
+  uint32_t id;
+  uint32_t key_size;
+  uint32_t value_size;
+  uint32_t max_entries;
+  uint32_t map_flags;
+  char name[16];
+  uint32_t ifindex;
+  uint32_t btf_vmlinux_value_type_id;
+  uint64_t netns_dev;
+  uint64_t netns_ino;
+  uint32_t btf_id;
+  uint32_t btf_key_type_id;
+  uint32_t btf_value_type_id;
+  uint32_t btf_vmlinux_id;
+  uint64_t map_extra;
+  uint64_t hash;
+  uint32_t hash_size;
+  uint32_t pad;
+} __attribute__((aligned(8)));
+
+long SysBpf(int cmd, union bpf_attr* attr) {
+  return syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+}
+
+const char* CommandName(int cmd) {
+  switch (cmd) {
+    case BPF_MAP_CREATE: return "BPF_MAP_CREATE";
+    case BPF_MAP_LOOKUP_ELEM: return "BPF_MAP_LOOKUP_ELEM";
+    case BPF_MAP_UPDATE_ELEM: return "BPF_MAP_UPDATE_ELEM";
+    case BPF_MAP_DELETE_ELEM: return "BPF_MAP_DELETE_ELEM";
+    case BPF_MAP_GET_NEXT_KEY: return "BPF_MAP_GET_NEXT_KEY";
+    case BPF_OBJ_PIN: return "BPF_OBJ_PIN";
+    case BPF_OBJ_GET: return "BPF_OBJ_GET";
+    case BPF_MAP_GET_NEXT_ID: return "BPF_MAP_GET_NEXT_ID";
+    case BPF_MAP_GET_FD_BY_ID: return "BPF_MAP_GET_FD_BY_ID";
+    case BPF_OBJ_GET_INFO_BY_FD: return "BPF_OBJ_GET_INFO_BY_FD";
+    case BPF_MAP_LOOKUP_AND_DELETE_ELEM: return "BPF_MAP_LOOKUP_AND_DELETE_ELEM";
+    case BPF_MAP_FREEZE: return "BPF_MAP_FREEZE";
+    case BPF_MAP_LOOKUP_BATCH: return "BPF_MAP_LOOKUP_BATCH";
+    case BPF_MAP_LOOKUP_AND_DELETE_BATCH: return "BPF_MAP_LOOKUP_AND_DELETE_BATCH";
+    case BPF_MAP_UPDATE_BATCH: return "BPF_MAP_UPDATE_BATCH";
+    case BPF_MAP_DELETE_BATCH: return "BPF_MAP_DELETE_BATCH";
+    default: return "BPF_UNKNOWN";
+  }
+}
+
+std::string ErrnoName(int err) {
+  // Kernel-internal errnos that leak to user space through bpf(2).
+  switch (err) {
+    case 524: return "ENOTSUPP";
+    case 525: return "ETOOSMALL";
+    default: break;
+  }
+  const char* name = strerrorname_np(err);
+  if (name != nullptr) return name;
+  return "E" + std::to_string(err);
+}
+
+Napi::Error ErrnoError(Napi::Env env, const char* operation, int err) {
+  std::string code = ErrnoName(err);
+  std::string message = std::string(operation) + ": " + code + " (" + strerror(err) + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("syscall", Napi::String::New(env, "bpf"));
+  error.Set("command", Napi::String::New(env, operation));
+  return error;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int cmd, int err) {
+  ErrnoError(env, CommandName(cmd), err).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Argument helpers: a failed conversion leaves a pending TypeError and returns
+// false, so callers just `return env.Undefined()`.
+bool GetU32(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t* out) {
+  if (!info[index].IsNumber()) {
+    ThrowType(info.Env(), std::string(what) + " must be a number");
+    return false;
+  }
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= 0 && value <= 4294967295.0) || value != static_cast<double>(static_cast<uint64_t>(value))) {
+    ThrowType(info.Env(), std::string(what) + " must be an integer in 0..2^32-1");
+    return false;
+  }
+  *out = static_cast<uint32_t>(value);
+  return true;
+}
+
+bool GetU64(const Napi::CallbackInfo& info, size_t index, const char* what, uint64_t* out) {
+  if (info[index].IsBigInt()) {
+    bool lossless = false;
+    *out = info[index].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) {
+      ThrowType(info.Env(), std::string(what) + " must fit in 64 bits");
+      return false;
+    }
+    return true;
+  }
+  if (!info[index].IsNumber()) {
+    ThrowType(info.Env(), std::string(what) + " must be a number or bigint");
+    return false;
+  }
+  double value = info[index].As<Napi::Number>().DoubleValue();
+  if (!(value >= 0 && value <= 9007199254740991.0) || value != static_cast<double>(static_cast<uint64_t>(value))) {
+    ThrowType(info.Env(), std::string(what) + " must be a non-negative safe integer");
+    return false;
+  }
+  *out = static_cast<uint64_t>(value);
+  return true;
+}
+
+bool GetFd(const Napi::CallbackInfo& info, size_t index, int* out) {
+  uint32_t fd = 0;
+  if (!GetU32(info, index, "fd", &fd)) return false;
+  if (fd > INT32_MAX) {
+    ThrowType(info.Env(), "fd out of range");
+    return false;
+  }
+  *out = static_cast<int>(fd);
+  return true;
+}
+
+struct Bytes {
+  uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+// Accepts a Uint8Array (Buffer included), or null/undefined when `optional`.
+bool GetBytes(const Napi::CallbackInfo& info, size_t index, const char* what, bool optional, Bytes* out) {
+  Napi::Value value = info[index];
+  if (optional && (value.IsNull() || value.IsUndefined())) {
+    *out = Bytes{};
+    return true;
+  }
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowType(info.Env(), std::string(what) + " must be a Uint8Array or Buffer");
+    return false;
+  }
+  Napi::Uint8Array array = value.As<Napi::Uint8Array>();
+  out->data = array.Data();
+  out->length = array.ByteLength();
+  return true;
+}
+
+bool GetString(const Napi::CallbackInfo& info, size_t index, const char* what, std::string* out) {
+  if (!info[index].IsString()) {
+    ThrowType(info.Env(), std::string(what) + " must be a string");
+    return false;
+  }
+  *out = info[index].As<Napi::String>().Utf8Value();
+  if (out->find('\0') != std::string::npos) {
+    ThrowType(info.Env(), std::string(what) + " must not contain NUL");
+    return false;
+  }
+  return true;
+}
+
+uint64_t Ptr(const void* pointer) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer)); }
+
+// mapCreate({ mapType, keySize, valueSize, maxEntries, mapFlags, innerMapFd,
+//             numaNode, mapName, mapExtra, mapIfindex }) -> fd
+Napi::Value MapCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) return ThrowType(env, "mapCreate expects an attributes object");
+  Napi::Object attrs = info[0].As<Napi::Object>();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  auto u32 = [&](const char* key, uint32_t* out) -> bool {
+    Napi::Value value = attrs.Get(key);
+    if (value.IsUndefined()) return true;
+    if (!value.IsNumber()) {
+      ThrowType(env, std::string(key) + " must be a number");
+      return false;
+    }
+    double number = value.As<Napi::Number>().DoubleValue();
+    if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint64_t>(number))) {
+      ThrowType(env, std::string(key) + " must be an integer in 0..2^32-1");
+      return false;
+    }
+    *out = static_cast<uint32_t>(number);
+    return true;
+  };
+  uint32_t inner_map_fd = 0, map_ifindex = 0;
+  if (!u32("mapType", &attr.map_type) || !u32("keySize", &attr.key_size) || !u32("valueSize", &attr.value_size) ||
+      !u32("maxEntries", &attr.max_entries) || !u32("mapFlags", &attr.map_flags) ||
+      !u32("innerMapFd", &inner_map_fd) || !u32("numaNode", &attr.numa_node) || !u32("mapIfindex", &map_ifindex)) {
+    return env.Undefined();
+  }
+  attr.inner_map_fd = inner_map_fd;
+  attr.map_ifindex = map_ifindex;
+  Napi::Value extra = attrs.Get("mapExtra");
+  if (extra.IsBigInt()) {
+    bool lossless = false;
+    attr.map_extra = extra.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) return ThrowType(env, "mapExtra must fit in 64 bits");
+  } else if (extra.IsNumber()) {
+    double number = extra.As<Napi::Number>().DoubleValue();
+    if (!(number >= 0 && number <= 9007199254740991.0)) return ThrowType(env, "mapExtra must be a safe integer");
+    attr.map_extra = static_cast<uint64_t>(number);
+  } else if (!extra.IsUndefined()) {
+    return ThrowType(env, "mapExtra must be a number or bigint");
+  }
+  Napi::Value name = attrs.Get("mapName");
+  if (name.IsString()) {
+    std::string text = name.As<Napi::String>().Utf8Value();
+    if (text.size() >= sizeof(attr.map_name)) return ThrowType(env, "mapName must be at most 15 bytes");
+    memcpy(attr.map_name, text.data(), text.size());
+  } else if (!name.IsUndefined()) {
+    return ThrowType(env, "mapName must be a string");
+  }
+  long fd = SysBpf(BPF_MAP_CREATE, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_MAP_CREATE, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// lookupElem(fd, key|null, value, flags) -> true, or false when the key is absent (ENOENT).
+Napi::Value LookupElem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes key, value;
+  uint64_t flags;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", false, &value) ||
+      !GetU64(info, 3, "flags", &flags)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = Ptr(key.data);
+  attr.value = Ptr(value.data);
+  attr.flags = flags;
+  if (SysBpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, BPF_MAP_LOOKUP_ELEM, errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// lookupAndDeleteElem(fd, key|null, value, flags) -> true, or false when empty/absent (ENOENT).
+Napi::Value LookupAndDeleteElem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes key, value;
+  uint64_t flags;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", false, &value) ||
+      !GetU64(info, 3, "flags", &flags)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = Ptr(key.data);
+  attr.value = Ptr(value.data);
+  attr.flags = flags;
+  if (SysBpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, BPF_MAP_LOOKUP_AND_DELETE_ELEM, errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// updateElem(fd, key|null, value, flags): BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK.
+Napi::Value UpdateElem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes key, value;
+  uint64_t flags;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", true, &value) ||
+      !GetU64(info, 3, "flags", &flags)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = Ptr(key.data);
+  attr.value = Ptr(value.data);
+  attr.flags = flags;
+  if (SysBpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) return ThrowErrno(env, BPF_MAP_UPDATE_ELEM, errno);
+  return env.Undefined();
+}
+
+// deleteElem(fd, key, flags) -> true, or false when the key was absent (ENOENT).
+Napi::Value DeleteElem(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes key;
+  uint64_t flags;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetU64(info, 2, "flags", &flags)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = Ptr(key.data);
+  attr.flags = flags;
+  if (SysBpf(BPF_MAP_DELETE_ELEM, &attr) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, BPF_MAP_DELETE_ELEM, errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// getNextKey(fd, key|null, nextKey) -> true, or false at the end of the map (ENOENT).
+Napi::Value GetNextKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes key, next;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "nextKey", false, &next)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  attr.key = Ptr(key.data);
+  attr.next_key = Ptr(next.data);
+  if (SysBpf(BPF_MAP_GET_NEXT_KEY, &attr) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, BPF_MAP_GET_NEXT_KEY, errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// The state of one batch syscall, shared by the sync and async forms.
+struct BatchCall {
+  int cmd = 0;
+  int fd = -1;
+  Bytes in_batch, out_batch, keys, values;
+  uint32_t count = 0;
+  uint64_t elem_flags = 0, flags = 0;
+  // Results.
+  uint32_t done_count = 0;
+  int err = 0;
+
+  void Run() {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.batch.map_fd = fd;
+    attr.batch.in_batch = Ptr(in_batch.data);
+    attr.batch.out_batch = Ptr(out_batch.data);
+    attr.batch.keys = Ptr(keys.data);
+    attr.batch.values = Ptr(values.data);
+    attr.batch.count = count;
+    attr.batch.elem_flags = elem_flags;
+    attr.batch.flags = flags;
+    err = SysBpf(cmd, &attr) < 0 ? errno : 0;
+    // The kernel reports how many elements it processed even on failure.
+    done_count = attr.batch.count;
+  }
+
+  // Lookups end with ENOENT once the map is exhausted: that is `done`, not an error.
+  bool IsLookup() const { return cmd == BPF_MAP_LOOKUP_BATCH || cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH; }
+
+  Napi::Value Result(Napi::Env env) const {
+    if (IsLookup()) {
+      if (err != 0 && err != ENOENT) return Failure(env);
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("count", Napi::Number::New(env, done_count));
+      result.Set("done", Napi::Boolean::New(env, err == ENOENT));
+      return result;
+    }
+    if (err != 0) return Failure(env);
+    return Napi::Number::New(env, done_count);
+  }
+
+  Napi::Error MakeError(Napi::Env env) const {
+    Napi::Error error = ErrnoError(env, CommandName(cmd), err);
+    error.Set("count", Napi::Number::New(env, done_count));
+    return error;
+  }
+
+  Napi::Value Failure(Napi::Env env) const {
+    MakeError(env).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+};
+
+// Parses (fd, inBatch, outBatch, keys, values, count, elemFlags, flags) for
+// lookups, or (fd, keys, values, count, elemFlags, flags) for update, or
+// (fd, keys, count, elemFlags, flags) for delete.
+bool ParseBatch(const Napi::CallbackInfo& info, int cmd, BatchCall* call) {
+  call->cmd = cmd;
+  size_t i = 0;
+  if (!GetFd(info, i++, &call->fd)) return false;
+  bool lookup = cmd == BPF_MAP_LOOKUP_BATCH || cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH;
+  if (lookup) {
+    if (!GetBytes(info, i++, "inBatch", true, &call->in_batch) ||
+        !GetBytes(info, i++, "outBatch", false, &call->out_batch)) {
+      return false;
+    }
+  }
+  if (!GetBytes(info, i++, "keys", false, &call->keys)) return false;
+  if (cmd != BPF_MAP_DELETE_BATCH && !GetBytes(info, i++, "values", false, &call->values)) return false;
+  if (!GetU32(info, i++, "count", &call->count) || !GetU64(info, i++, "elemFlags", &call->elem_flags) ||
+      !GetU64(info, i++, "flags", &call->flags)) {
+    return false;
+  }
+  return true;
+}
+
+template <int Cmd>
+Napi::Value BatchSync(const Napi::CallbackInfo& info) {
+  BatchCall call;
+  if (!ParseBatch(info, Cmd, &call)) return info.Env().Undefined();
+  call.Run();
+  return call.Result(info.Env());
+}
+
+// Runs one batch syscall on the libuv thread pool. The buffers are held by
+// references for the duration, so the GC cannot free them under the kernel.
+class BatchWorker : public Napi::AsyncWorker {
+ public:
+  BatchWorker(Napi::Env env, const BatchCall& call, const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(env, "pulumi-ebpf:batch"), call_(call), deferred_(Napi::Promise::Deferred::New(env)) {
+    Napi::Array held = Napi::Array::New(env);
+    for (size_t i = 0; i < info.Length(); i++) held.Set(static_cast<uint32_t>(i), info[i]);
+    held_ = Napi::Persistent(held.As<Napi::Object>());
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { call_.Run(); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (call_.err != 0 && !(call_.IsLookup() && call_.err == ENOENT)) {
+      deferred_.Reject(call_.MakeError(env).Value());
+      return;
+    }
+    Napi::Value result = call_.Result(env);
+    deferred_.Resolve(result);
+  }
+
+ private:
+  BatchCall call_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference held_;
+};
+
+template <int Cmd>
+Napi::Value BatchAsync(const Napi::CallbackInfo& info) {
+  BatchCall call;
+  if (!ParseBatch(info, Cmd, &call)) return info.Env().Undefined();
+  BatchWorker* worker = new BatchWorker(info.Env(), call, info);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// freeze(fd)
+Napi::Value MapFreeze(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_fd = fd;
+  if (SysBpf(BPF_MAP_FREEZE, &attr) < 0) return ThrowErrno(env, BPF_MAP_FREEZE, errno);
+  return env.Undefined();
+}
+
+// objPin(fd, path): fails with EEXIST when the path is taken (never replaces).
+Napi::Value ObjPin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  std::string path;
+  if (!GetFd(info, 0, &fd) || !GetString(info, 1, "path", &path)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.bpf_fd = fd;
+  attr.pathname = Ptr(path.c_str());
+  if (SysBpf(BPF_OBJ_PIN, &attr) < 0) return ThrowErrno(env, BPF_OBJ_PIN, errno);
+  return env.Undefined();
+}
+
+// objGet(path, fileFlags) -> fd; fileFlags is 0, BPF_F_RDONLY or BPF_F_WRONLY.
+Napi::Value ObjGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  uint32_t file_flags;
+  if (!GetString(info, 0, "path", &path) || !GetU32(info, 1, "fileFlags", &file_flags)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.pathname = Ptr(path.c_str());
+  attr.file_flags = file_flags;
+  long fd = SysBpf(BPF_OBJ_GET, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_OBJ_GET, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// mapInfo(fd) -> the whole struct bpf_map_info (mapExtra, netnsDev and netnsIno as bigint).
+Napi::Value MapInfoByFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return env.Undefined();
+  MapInfo map_info;
+  memset(&map_info, 0, sizeof(map_info));
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = fd;
+  attr.info.info_len = sizeof(map_info);
+  attr.info.info = Ptr(&map_info);
+  if (SysBpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0) return ThrowErrno(env, BPF_OBJ_GET_INFO_BY_FD, errno);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", Napi::Number::New(env, map_info.type));
+  out.Set("id", Napi::Number::New(env, map_info.id));
+  out.Set("keySize", Napi::Number::New(env, map_info.key_size));
+  out.Set("valueSize", Napi::Number::New(env, map_info.value_size));
+  out.Set("maxEntries", Napi::Number::New(env, map_info.max_entries));
+  out.Set("mapFlags", Napi::Number::New(env, map_info.map_flags));
+  out.Set("name", Napi::String::New(env, map_info.name, strnlen(map_info.name, sizeof(map_info.name))));
+  out.Set("ifindex", Napi::Number::New(env, map_info.ifindex));
+  out.Set("btfVmlinuxValueTypeId", Napi::Number::New(env, map_info.btf_vmlinux_value_type_id));
+  out.Set("netnsDev", Napi::BigInt::New(env, map_info.netns_dev));
+  out.Set("netnsIno", Napi::BigInt::New(env, map_info.netns_ino));
+  out.Set("btfId", Napi::Number::New(env, map_info.btf_id));
+  out.Set("btfKeyTypeId", Napi::Number::New(env, map_info.btf_key_type_id));
+  out.Set("btfValueTypeId", Napi::Number::New(env, map_info.btf_value_type_id));
+  out.Set("btfVmlinuxId", Napi::Number::New(env, map_info.btf_vmlinux_id));
+  out.Set("mapExtra", Napi::BigInt::New(env, map_info.map_extra));
+  out.Set("infoLength", Napi::Number::New(env, attr.info.info_len));
+  return out;
+}
+
+// mapGetNextId(startId) -> the next map ID, or 0 when there is none (ENOENT).
+Napi::Value MapGetNextId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t start;
+  if (!GetU32(info, 0, "startId", &start)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.start_id = start;
+  if (SysBpf(BPF_MAP_GET_NEXT_ID, &attr) < 0) {
+    if (errno == ENOENT) return Napi::Number::New(env, 0);
+    return ThrowErrno(env, BPF_MAP_GET_NEXT_ID, errno);
+  }
+  return Napi::Number::New(env, attr.next_id);
+}
+
+// mapGetFdById(id, openFlags) -> fd
+Napi::Value MapGetFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id, open_flags;
+  if (!GetU32(info, 0, "id", &id) || !GetU32(info, 1, "openFlags", &open_flags)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_id = id;
+  attr.open_flags = open_flags;
+  long fd = SysBpf(BPF_MAP_GET_FD_BY_ID, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_MAP_GET_FD_BY_ID, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// close(fd)
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return env.Undefined();
+  if (close(fd) < 0) {
+    ErrnoError(env, "close", errno).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// renameat2(oldPath, newPath, flags): RENAME_NOREPLACE (1) / RENAME_EXCHANGE (2).
+Napi::Value Renameat2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string from, to;
+  uint32_t flags;
+  if (!GetString(info, 0, "oldPath", &from) || !GetString(info, 1, "newPath", &to) ||
+      !GetU32(info, 2, "flags", &flags)) {
+    return env.Undefined();
+  }
+  if (syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags) < 0) {
+    ErrnoError(env, "renameat2", errno).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
+  exports.Set("lookupElem", Napi::Function::New(env, LookupElem));
+  exports.Set("lookupAndDeleteElem", Napi::Function::New(env, LookupAndDeleteElem));
+  exports.Set("updateElem", Napi::Function::New(env, UpdateElem));
+  exports.Set("deleteElem", Napi::Function::New(env, DeleteElem));
+  exports.Set("getNextKey", Napi::Function::New(env, GetNextKey));
+  exports.Set("lookupBatch", Napi::Function::New(env, BatchSync<BPF_MAP_LOOKUP_BATCH>));
+  exports.Set("lookupAndDeleteBatch", Napi::Function::New(env, BatchSync<BPF_MAP_LOOKUP_AND_DELETE_BATCH>));
+  exports.Set("updateBatch", Napi::Function::New(env, BatchSync<BPF_MAP_UPDATE_BATCH>));
+  exports.Set("deleteBatch", Napi::Function::New(env, BatchSync<BPF_MAP_DELETE_BATCH>));
+  exports.Set("lookupBatchAsync", Napi::Function::New(env, BatchAsync<BPF_MAP_LOOKUP_BATCH>));
+  exports.Set("updateBatchAsync", Napi::Function::New(env, BatchAsync<BPF_MAP_UPDATE_BATCH>));
+  exports.Set("freeze", Napi::Function::New(env, MapFreeze));
+  exports.Set("objPin", Napi::Function::New(env, ObjPin));
+  exports.Set("objGet", Napi::Function::New(env, ObjGet));
+  exports.Set("mapInfo", Napi::Function::New(env, MapInfoByFd));
+  exports.Set("mapGetNextId", Napi::Function::New(env, MapGetNextId));
+  exports.Set("mapGetFdById", Napi::Function::New(env, MapGetFdById));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("renameat2", Napi::Function::New(env, Renameat2));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(bpf, Init)
