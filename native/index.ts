@@ -229,11 +229,14 @@ export class MapFd {
   /**
    * One BPF_MAP_LOOKUP_BATCH call: fills up to `count` keys and values from the
    * position in `inBatch` (null: the start) and writes the next position to
-   * `outBatch` (at least keySize bytes; 4 for arrays). `done` means the map is
-   * exhausted (the kernel's ENOENT), possibly with count > 0.
+   * `outBatch`. Both must hold at least max(4, keySize) bytes: hash maps keep a
+   * 4-byte bucket index there whatever their key size, other maps a key.
+   * `done` means the map is exhausted (the kernel's ENOENT), possibly with
+   * count > 0.
    */
   lookupBatch(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
     count: number, elemFlags = 0): BatchLookupResult {
+    this.#batchPositions(inBatch, outBatch);
     this.#batchBuffers(keys, values, count);
     return addon.lookupBatch(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
   }
@@ -241,6 +244,7 @@ export class MapFd {
   /** lookupBatch, off the JS thread. */
   lookupBatchAsync(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
     count: number, elemFlags = 0): Promise<BatchLookupResult> {
+    this.#batchPositions(inBatch, outBatch);
     this.#batchBuffers(keys, values, count);
     return addon.lookupBatchAsync(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
   }
@@ -248,6 +252,7 @@ export class MapFd {
   /** BPF_MAP_LOOKUP_AND_DELETE_BATCH: like lookupBatch, removing what it returns. */
   lookupAndDeleteBatch(inBatch: Uint8Array | null, outBatch: Uint8Array, keys: Uint8Array, values: Uint8Array,
     count: number, elemFlags = 0): BatchLookupResult {
+    this.#batchPositions(inBatch, outBatch);
     this.#batchBuffers(keys, values, count);
     return addon.lookupAndDeleteBatch(this.fd, inBatch, outBatch, keys, values, count, elemFlags, 0);
   }
@@ -300,6 +305,16 @@ export class MapFd {
       throw new RangeError(`value must be ${this.valueBytes} bytes; got ${value.length}`);
     }
     return value;
+  }
+
+  // The kernel reads in_batch and writes out_batch: a 4-byte bucket index for
+  // the hash family, keySize bytes (a key) for every other map type.
+  #batchPositions(inBatch: Uint8Array | null, outBatch: Uint8Array): void {
+    const need = Math.max(4, this.info.keySize);
+    if (inBatch !== null && inBatch.length < need) {
+      throw new RangeError(`inBatch must hold at least ${need} bytes; got ${inBatch.length}`);
+    }
+    if (outBatch.length < need) throw new RangeError(`outBatch must hold at least ${need} bytes; got ${outBatch.length}`);
   }
 
   #batchBuffers(keys: Uint8Array, values: Uint8Array | null, count: number): void {
@@ -366,14 +381,19 @@ let cachedCpus: number | undefined;
 export function possibleCpus(): number {
   if (cachedCpus !== undefined) return cachedCpus;
   const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-  let highest = -1;
+  let count = 0;
   for (const range of text.split(",")) {
     const match = /^(\d+)(?:-(\d+))?$/.exec(range.trim());
     if (!match) throw new Error(`cannot parse /sys/devices/system/cpu/possible: ${JSON.stringify(text)}`);
-    highest = Math.max(highest, Number(match[2] ?? match[1]));
+    const first = Number(match[1]);
+    const last = Number(match[2] ?? match[1]);
+    if (last < first) throw new Error(`cannot parse /sys/devices/system/cpu/possible: ${JSON.stringify(text)}`);
+    count += last - first + 1;
   }
-  // The kernel sizes per-CPU values by the highest possible CPU + 1, holes included.
-  cachedCpus = highest + 1;
+  // The kernel sizes per-CPU values by num_possible_cpus(), the number of CPUs
+  // in the mask (not the highest + 1), and packs one slot per possible CPU in
+  // mask order (bpf_map_value_size, for_each_possible_cpu), as libbpf does.
+  cachedCpus = count;
   return cachedCpus;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the Pulumi CLI and its Node.js language host, both v3.248.0, are
+# Makes sure the Pulumi CLI v3.248.0 and its Node.js language host are
 # available, and prints the directory that holds them.
 #
 # A `pulumi` of the right version on PATH is used as it is. Otherwise both are
@@ -9,13 +9,23 @@
 set -euo pipefail
 
 PULUMI_VERSION=v3.248.0
-# The nodejs language host module has no tag of its own; this is the commit of
-# tag v3.248.0 of pulumi/pulumi.
-PULUMI_COMMIT=a88168d865b7fd428e5a929cc54aeceaf72d203f
+# See the language host step below for why its version differs.
+LANGUAGE_HOST_VERSION=v3.68.0
 CACHE_ROOT=${PULUMI_EBPF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-ebpf}
 BIN_DIR=$CACHE_ROOT/pulumi-$PULUMI_VERSION/bin
 
 log() { echo "pulumi-toolchain: $*" >&2; }
+
+# The dynamic provider plugin is our own two-line script (bin/); beside the
+# CLI it is found without the engine's "using … from $PATH" warning.
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+finish() {
+  if ! cmp -s "$repo_root/bin/pulumi-resource-pulumi-nodejs" "$1/pulumi-resource-pulumi-nodejs"; then
+    install -m 0755 "$repo_root/bin/pulumi-resource-pulumi-nodejs" "$1/pulumi-resource-pulumi-nodejs"
+  fi
+  echo "$1"
+  exit 0
+}
 
 # 1. A suitable pulumi already on PATH (with its language host beside it).
 if command -v pulumi >/dev/null 2>&1; then
@@ -30,8 +40,7 @@ fi
 # 2. A previous build in the cache.
 if [[ -x "$BIN_DIR/pulumi" && -x "$BIN_DIR/pulumi-language-nodejs" ]] &&
   [[ "$("$BIN_DIR/pulumi" version 2>/dev/null)" == "$PULUMI_VERSION" ]]; then
-  echo "$BIN_DIR"
-  exit 0
+  finish "$BIN_DIR"
 fi
 
 # 3. Build from the Go modules.
@@ -72,35 +81,42 @@ import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 GO
 
 ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
-(
+[[ -x "$BIN_DIR.part/pulumi" ]] || (
   cd "$work/cli"
   GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
   GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" \
     -o "$BIN_DIR.part/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 )
 
-cat >"$work/lang/go.mod" <<MOD
+# The Node.js language host. Since v3.69 it is its own Go module
+# (sdk/nodejs/cmd/pulumi-language-nodejs/v3, untagged), and the Go module proxy
+# reachable here refuses that module path (403), so neither v3.248.0 nor any
+# pseudo-version of it can be had. v3.68.0 is the last release that shipped
+# the host inside the sdk/v3 module; it speaks the same LanguageRuntime
+# protocol to the engine and runs @pulumi/pulumi's own `cmd/run`.
+if [[ ! -x "$BIN_DIR.part/pulumi-language-nodejs" ]]; then
+  cat >"$work/lang/go.mod" <<MOD
 module pulumiebpf.local/pulumilang
 
 go 1.24
+
+require github.com/pulumi/pulumi/sdk/v3 $LANGUAGE_HOST_VERSION
 MOD
-cat >"$work/lang/tools.go" <<'GO'
+  cat >"$work/lang/tools.go" <<'GO'
 //go:build tools
 
 package tools
 
-import _ "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
+import _ "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
 GO
-(
-  cd "$work/lang"
-  GOFLAGS=-mod=mod go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_COMMIT" >/dev/null
-  GOFLAGS=-mod=mod go get "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" >/dev/null 2>&1 || true
-  GOFLAGS=-mod=mod go mod edit -replace github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e \
-    -replace golang.org/x/text=golang.org/x/text@v0.3.8
-  GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-  GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" \
-    -o "$BIN_DIR.part/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
-)
+  (
+    cd "$work/lang"
+    GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
+    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGUAGE_HOST_VERSION" \
+      -o "$BIN_DIR.part/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+  )
+fi
 
 [[ "$("$BIN_DIR.part/pulumi" version)" == "$PULUMI_VERSION" ]] || {
   log "built pulumi does not report $PULUMI_VERSION"
@@ -109,4 +125,4 @@ GO
 rm -rf "$BIN_DIR"
 mv "$BIN_DIR.part" "$BIN_DIR"
 log "built in $(($(date +%s) - started)) s"
-echo "$BIN_DIR"
+finish "$BIN_DIR"

@@ -378,8 +378,15 @@ struct BatchCall {
     attr.batch.elem_flags = elem_flags;
     attr.batch.flags = flags;
     err = SysBpf(cmd, &attr) < 0 ? errno : 0;
-    // The kernel reports how many elements it processed even on failure.
+    // The kernel reports how many elements it processed, also on a failure
+    // inside its element loop. An up-front rejection (bad elem_flags, a
+    // read-only fd, ...) returns before the kernel writes count back, which
+    // leaves our request in it. A failure inside the loop always stops short
+    // of the requested count, so an unchanged count on a failure means nothing
+    // was processed. (A lookup's ENOENT is not a failure: it may legitimately
+    // report every requested element.)
     done_count = attr.batch.count;
+    if (err != 0 && !(IsLookup() && err == ENOENT) && count != 0 && done_count == count) done_count = 0;
   }
 
   // Lookups end with ENOENT once the map is exhausted: that is `done`, not an error.
