@@ -1,0 +1,67 @@
+// Errors of the lifecycle core. One class, EbpfError, with a `kind` that
+// callers test (like cilium/ebpf's sentinel errors wrapped with context), and a
+// message that names the operation, the map, the errno name and a hint.
+import { isBpfError, type BpfError } from "../native";
+
+/** What went wrong, for callers that branch on it. */
+export type EbpfErrorKind =
+  /** The pin path is taken (create with ifExists "fail"). */
+  | "PinExists"
+  /** No map is pinned at the path. */
+  | "PinNotFound"
+  /** The path is not (or would not be) on a bpffs mount. */
+  | "NotBpffs"
+  /** The path is relative, has `..`, a dotted component or passes through a symlink. */
+  | "UnsafePath"
+  /** An existing map's ABI differs from the declared one. */
+  | "Incompatible"
+  /** The pin holds a map this resource does not own. */
+  | "ForeignPin"
+  /** A bpf(2) command or filesystem call failed. */
+  | "Kernel";
+
+/** An error from the lifecycle core; `cause` holds the underlying error, if any. */
+export class EbpfError extends Error {
+  readonly kind: EbpfErrorKind;
+  /** The errno name when the kernel refused (`EPERM`), else undefined. */
+  readonly code: string | undefined;
+
+  constructor(kind: EbpfErrorKind, message: string, options: { cause?: unknown; code?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "EbpfError";
+    this.kind = kind;
+    this.code = options.code;
+  }
+}
+
+/** Reports whether `error` is an EbpfError, optionally of the given kind. */
+export function isEbpfError(error: unknown, kind?: EbpfErrorKind): error is EbpfError {
+  return error instanceof EbpfError && (kind === undefined || error.kind === kind);
+}
+
+const HINTS: Record<string, string> = {
+  EPERM: "needs root or CAP_BPF (plus CAP_SYS_ADMIN/CAP_NET_ADMIN for some map types); on a frozen or read-only map, writes are refused",
+  EACCES: "the pin's mode or the fd's access mode does not allow this; run as root or check the pin's permissions",
+  ENOENT: "nothing is pinned there",
+  E2BIG: "the map is too large for the kernel (maxEntries × value size), or an attribute the kernel does not know is set",
+  ENOMEM: "the kernel could not allocate the map; lower maxEntries or the value size, or raise the memlock limit",
+  EBUSY: "the map has a writable memory mapping, so it cannot be frozen",
+  ENOTSUPP: "this kernel does not support that combination of map type and flags",
+  EOPNOTSUPP: "this kernel does not support that operation on this map type",
+  EINVAL: "the kernel rejected the map's attributes (type, sizes, flags or name)",
+  EEXIST: "the path or key already exists",
+};
+
+/**
+ * Wraps a failed bpf(2) or filesystem call with the operation, the map's pin
+ * path, the errno name and a hint. Non-errno errors are returned unchanged.
+ */
+export function kernelError(operation: string, pinPath: string, error: unknown): Error {
+  if (error instanceof EbpfError) return error;
+  const code = isBpfError(error) ? error.code : (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== "string") return error instanceof Error ? error : new Error(String(error));
+  const command = isBpfError(error) ? ` (${(error as BpfError).command})` : "";
+  const hint = HINTS[code] ? `: ${HINTS[code]}` : "";
+  const kind: EbpfErrorKind = code === "ENOENT" && /open|read|get/i.test(operation) ? "PinNotFound" : "Kernel";
+  return new EbpfError(kind, `${operation} ${pinPath}${command} failed with ${code}${hint}`, { cause: error, code });
+}

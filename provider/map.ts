@@ -1,0 +1,321 @@
+// The map handle: build a kernel map from a kernel-level spec, populate it,
+// freeze it, dump it, and read back what the kernel reports. Bytes only; typed
+// values are the codecs' business. Every path, errors included, closes every
+// fd it opened.
+import {
+  BPF_ANY,
+  createMap,
+  isBpfError,
+  openPinnedMap,
+  type MapFd,
+  type MapInfo,
+} from "../native";
+import { kernelError } from "./errors";
+import { faultPoint } from "./pins";
+
+/** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
+export interface KernelMapSpec {
+  mapType: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  name?: string;
+  numaNode?: number;
+  mapExtra?: bigint;
+  /** The inner map template of array_of_maps / hash_of_maps. */
+  inner?: KernelMapSpec;
+}
+
+/**
+ * One entry in kernel bytes. `key` is null for maps without keys (queue,
+ * stack, bloom filter). `value` holds every possible CPU's slot for per-CPU
+ * maps. For maps of maps, `innerPinPath` names the map whose fd is written.
+ */
+export interface RawEntry {
+  key: Buffer | null;
+  value: Buffer;
+  innerPinPath?: string;
+}
+
+/** Map type numbers this module treats specially (enum bpf_map_type). */
+export const TYPE = {
+  hash: 1,
+  array: 2,
+  percpu_hash: 5,
+  percpu_array: 6,
+  lru_hash: 9,
+  lru_percpu_hash: 10,
+  lpm_trie: 11,
+  array_of_maps: 12,
+  hash_of_maps: 13,
+  queue: 22,
+  stack: 23,
+  bloom_filter: 30,
+} as const;
+
+const KEYLESS_TYPES = new Set<number>([TYPE.queue, TYPE.stack, TYPE.bloom_filter]);
+const ARRAY_TYPES = new Set<number>([TYPE.array, TYPE.percpu_array, TYPE.array_of_maps]);
+const MAP_OF_MAPS_TYPES = new Set<number>([TYPE.array_of_maps, TYPE.hash_of_maps]);
+// Types whose kernel ops implement BPF_MAP_LOOKUP_BATCH / UPDATE_BATCH.
+const BATCH_TYPES = new Set<number>([
+  TYPE.hash, TYPE.array, TYPE.percpu_hash, TYPE.percpu_array, TYPE.lru_hash, TYPE.lru_percpu_hash,
+  TYPE.lpm_trie, TYPE.array_of_maps, TYPE.hash_of_maps,
+]);
+
+/** Whether entries of this type have no key (pushed in order instead). */
+export function isKeyless(mapType: number): boolean {
+  return KEYLESS_TYPES.has(mapType);
+}
+
+/** Whether every index of this type always exists (arrays): "absent" means all-zero. */
+export function isArrayLike(mapType: number): boolean {
+  return ARRAY_TYPES.has(mapType);
+}
+
+/** Whether values are other maps (written as fds, read back as map IDs). */
+export function isMapOfMaps(mapType: number): boolean {
+  return MAP_OF_MAPS_TYPES.has(mapType);
+}
+
+/** Whether user space can enumerate this map's contents without consuming them. */
+export function isDumpable(mapType: number): boolean {
+  return !KEYLESS_TYPES.has(mapType);
+}
+
+/**
+ * BPF_MAP_CREATE from `spec` (with a temporary inner template map for maps of
+ * maps, closed before returning). Returns the unpinned, owned map. Throws a
+ * wrapped kernel error naming `label` (the pin path).
+ */
+export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
+  let inner: MapFd | undefined;
+  try {
+    if (spec.inner) inner = createKernelMap(spec.inner, `${label} (inner map template)`);
+    return createMap({
+      mapType: spec.mapType,
+      keySize: spec.keySize,
+      valueSize: spec.valueSize,
+      maxEntries: spec.maxEntries,
+      mapFlags: spec.mapFlags,
+      innerMapFd: inner?.fd,
+      numaNode: spec.numaNode,
+      mapName: spec.name,
+      mapExtra: spec.mapExtra,
+    });
+  } catch (error) {
+    throw kernelError("create map", label, error);
+  } finally {
+    inner?.close();
+  }
+}
+
+/** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned. */
+export function openPinned(pinPath: string, access: "rw" | "ro" = "rw"): MapFd {
+  try {
+    return openPinnedMap(pinPath, access);
+  } catch (error) {
+    throw kernelError("open pinned map", pinPath, error);
+  }
+}
+
+/**
+ * Opens the maps named by entries' innerPinPath and returns the entries with
+ * their fds written into the values, plus a close() for those fds. Throws
+ * (having closed what it opened) if an inner pin cannot be opened.
+ */
+function withInnerFds(entries: RawEntry[]): { entries: RawEntry[]; close(): void } {
+  const opened: MapFd[] = [];
+  const close = () => opened.forEach((map) => map.close());
+  try {
+    const resolved = entries.map((entry) => {
+      if (entry.innerPinPath === undefined) return entry;
+      const inner = openPinned(entry.innerPinPath, "ro");
+      opened.push(inner);
+      const value = Buffer.alloc(4);
+      value.writeUInt32LE(inner.fd);
+      return { key: entry.key, value };
+    });
+    return { entries: resolved, close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+/**
+ * Writes `entries` into `map`: pushed in order for queue/stack/bloom filter,
+ * batched (BPF_MAP_UPDATE_BATCH) where the type has it, else one by one.
+ * Throws a wrapped kernel error naming `label`; what was written stays written
+ * (callers of a fresh map discard it; delta updates are idempotent).
+ */
+export function writeEntries(map: MapFd, entries: RawEntry[], label: string): void {
+  if (entries.length === 0) return;
+  const resolved = withInnerFds(entries);
+  try {
+    const list = resolved.entries;
+    if (isKeyless(map.info.type) || !BATCH_TYPES.has(map.info.type) || list.length === 1) {
+      list.forEach((entry, index) => {
+        faultPoint(`write:${index}`);
+        map.update(entry.key, entry.value, BPF_ANY);
+      });
+      return;
+    }
+    const keys = Buffer.concat(list.map((entry) => entry.key as Buffer));
+    const values = Buffer.concat(list.map((entry) => entry.value));
+    faultPoint("write:0");
+    let written = 0;
+    while (written < list.length) {
+      const count = list.length - written;
+      written += map.updateBatch(
+        keys.subarray(written * map.info.keySize),
+        values.subarray(written * map.valueBytes),
+        count,
+      );
+    }
+  } catch (error) {
+    throw kernelError("write entries of", label, error);
+  } finally {
+    resolved.close();
+  }
+}
+
+/**
+ * Deletes `keys` from `map` (arrays cannot delete: their entries are zeroed).
+ * Keys that are already gone are not an error. Throws a wrapped kernel error.
+ */
+export function deleteKeys(map: MapFd, keys: Buffer[], label: string): void {
+  if (keys.length === 0) return;
+  try {
+    if (isArrayLike(map.info.type)) {
+      const zero = Buffer.alloc(map.valueBytes);
+      if (isMapOfMaps(map.info.type)) {
+        keys.forEach((key) => map.delete(key));
+      } else {
+        writeEntries(map, keys.map((key) => ({ key, value: zero })), label);
+      }
+      return;
+    }
+    if (BATCH_TYPES.has(map.info.type) && keys.length > 1) {
+      try {
+        map.deleteBatch(Buffer.concat(keys), keys.length);
+        return;
+      } catch (error) {
+        // A key deleted concurrently makes the batch stop with ENOENT; finish one by one.
+        if (!isBpfError(error, "ENOENT")) throw error;
+      }
+    }
+    keys.forEach((key) => map.delete(key));
+  } catch (error) {
+    throw kernelError("delete entries of", label, error);
+  }
+}
+
+/**
+ * Reads every entry of `map`: BPF_MAP_LOOKUP_BATCH in chunks where the type
+ * has it, else get-next-key + lookup. For maps of maps the values are inner
+ * map IDs (u32). Arrays report every index. Throws a wrapped kernel error.
+ */
+export function dumpEntries(map: MapFd, label: string): RawEntry[] {
+  if (!isDumpable(map.info.type)) return [];
+  try {
+    return BATCH_TYPES.has(map.info.type) ? dumpBatched(map) : dumpByKey(map);
+  } catch (error) {
+    throw kernelError("read entries of", label, error);
+  }
+}
+
+function dumpBatched(map: MapFd): RawEntry[] {
+  const { keySize } = map.info;
+  const valueBytes = map.valueBytes;
+  const entries: RawEntry[] = [];
+  // Hash buckets are returned whole; a chunk smaller than a bucket is ENOSPC,
+  // so the chunk grows until it fits.
+  let chunk = Math.max(1, Math.min(map.info.maxEntries, 4096));
+  let keys = Buffer.alloc(chunk * keySize);
+  let values = Buffer.alloc(chunk * valueBytes);
+  let inBatch: Buffer | null = null;
+  let outBatch = Buffer.alloc(Math.max(keySize, 8));
+  for (;;) {
+    let result;
+    try {
+      result = map.lookupBatch(inBatch, outBatch, keys, values, chunk);
+    } catch (error) {
+      if (isBpfError(error, "ENOSPC")) {
+        chunk *= 2;
+        keys = Buffer.alloc(chunk * keySize);
+        values = Buffer.alloc(chunk * valueBytes);
+        continue;
+      }
+      if (isBpfError(error, "EOPNOTSUPP") || isBpfError(error, "ENOTSUPP") || isBpfError(error, "EINVAL")) {
+        if (entries.length === 0 && inBatch === null) return dumpByKey(map);
+      }
+      throw error;
+    }
+    for (let i = 0; i < result.count; i++) {
+      entries.push({
+        key: Buffer.from(keys.subarray(i * keySize, (i + 1) * keySize)),
+        value: Buffer.from(values.subarray(i * valueBytes, (i + 1) * valueBytes)),
+      });
+    }
+    if (result.done) return entries;
+    // The next call starts where this one ended.
+    const previous: Buffer = outBatch;
+    inBatch = previous;
+    outBatch = Buffer.alloc(previous.length);
+  }
+}
+
+function dumpByKey(map: MapFd): RawEntry[] {
+  const entries: RawEntry[] = [];
+  let key: Buffer | null = null;
+  for (;;) {
+    const next = Buffer.alloc(map.info.keySize);
+    if (!map.nextKeyInto(key, next)) return entries;
+    const value = map.lookup(next);
+    // A key deleted between get-next-key and lookup is simply gone.
+    if (value !== undefined) entries.push({ key: next, value });
+    key = next;
+  }
+}
+
+/** What the kernel reports about a live map: its info and the fdinfo fields we use. */
+export interface LiveMapState {
+  info: MapInfo;
+  frozen: boolean;
+  memlock: number;
+}
+
+/** Reads info + fdinfo (frozen, memlock) of an open map. */
+export function readLiveState(map: MapFd): LiveMapState {
+  const info = map.readInfo();
+  const fdinfo = map.fdinfo();
+  return { info, frozen: fdinfo.frozen === "1", memlock: Number(fdinfo.memlock ?? 0) };
+}
+
+/** BPF_MAP_FREEZE; throws a wrapped kernel error (EBUSY: writable mmap). */
+export function freezeMap(map: MapFd, label: string): void {
+  try {
+    map.freeze();
+  } catch (error) {
+    throw kernelError("freeze", label, error);
+  }
+}
+
+/**
+ * Builds a complete map off to the side: create, populate, freeze if asked.
+ * Returns the owned, unpinned map; on any failure closes it and rethrows, so
+ * nothing is left behind (an unpinned map with no fd is freed by the kernel).
+ */
+export function buildMap(spec: KernelMapSpec, entries: RawEntry[], freeze: boolean, label: string): MapFd {
+  const map = createKernelMap(spec, label);
+  try {
+    faultPoint("populate");
+    writeEntries(map, entries, label);
+    if (freeze) freezeMap(map, label);
+    return map;
+  } catch (error) {
+    map.close();
+    throw error;
+  }
+}

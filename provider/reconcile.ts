@@ -1,0 +1,90 @@
+// Content reconciliation: the delta that turns the live entries into the
+// declared ones (never clear-and-refill), and a digest of managed contents
+// that does not depend on order or notation.
+import { createHash } from "node:crypto";
+import type { MapFd } from "../native";
+import { deleteKeys, isArrayLike, writeEntries, type RawEntry } from "./map";
+
+/** `exact`: the map holds exactly the declared entries; `merge`: only declared keys are managed. */
+export type ContentsPolicy = "exact" | "merge";
+
+/** Upserts of new and changed keys, and deletes of undeclared keys (exact only). */
+export interface Delta {
+  upserts: RawEntry[];
+  deletes: Buffer[];
+}
+
+const keyOf = (key: Buffer | null): string => (key === null ? "" : key.toString("hex"));
+
+function isZero(bytes: Buffer): boolean {
+  for (const byte of bytes) if (byte !== 0) return false;
+  return true;
+}
+
+/**
+ * The live entries that count as present: for arrays, whose every index
+ * exists, an all-zero value is "absent" (that is how an undeclared index is
+ * expressed).
+ */
+export function presentEntries(mapType: number, live: RawEntry[]): RawEntry[] {
+  return isArrayLike(mapType) ? live.filter((entry) => !isZero(entry.value)) : live;
+}
+
+/**
+ * The delta from `live` to `declared` under `policy`. `declared` values for
+ * maps of maps are compared through `liveValueOf`, which the caller supplies
+ * (an inner map's fd differs from the ID the kernel reports).
+ */
+export function planDelta(
+  mapType: number,
+  declared: RawEntry[],
+  live: RawEntry[],
+  policy: ContentsPolicy,
+  sameValue: (declared: RawEntry, live: RawEntry) => boolean = (a, b) => a.value.equals(b.value),
+): Delta {
+  const liveByKey = new Map(presentEntries(mapType, live).map((entry) => [keyOf(entry.key), entry]));
+  const declaredKeys = new Set<string>();
+  const upserts: RawEntry[] = [];
+  for (const entry of declared) {
+    const id = keyOf(entry.key);
+    declaredKeys.add(id);
+    const current = liveByKey.get(id);
+    if (current === undefined || !sameValue(entry, current)) upserts.push(entry);
+  }
+  const deletes: Buffer[] = [];
+  if (policy === "exact") {
+    for (const [id, entry] of liveByKey) {
+      if (!declaredKeys.has(id) && entry.key !== null) deletes.push(entry.key);
+    }
+  }
+  return { upserts, deletes };
+}
+
+/**
+ * Applies `delta` to `map`: upserts first (batched), then deletes (batched),
+ * so a reader never sees a declared key missing. Throws a wrapped kernel error.
+ */
+export function applyDelta(map: MapFd, delta: Delta, label: string): void {
+  writeEntries(map, delta.upserts, label);
+  deleteKeys(map, delta.deletes, label);
+}
+
+/**
+ * sha256 over managed entries in canonical form: sorted by key bytes, each
+ * key and value length-prefixed. Maps of maps hash the inner pin path instead
+ * of the value bytes. Keyless maps (queue, stack) keep their order.
+ */
+export function contentsDigest(entries: RawEntry[], keepOrder = false): string {
+  const sorted = keepOrder ? entries : [...entries].sort((a, b) => Buffer.compare(a.key ?? Buffer.alloc(0), b.key ?? Buffer.alloc(0)));
+  const hash = createHash("sha256");
+  const length = Buffer.alloc(4);
+  for (const entry of sorted) {
+    const value = entry.innerPinPath !== undefined ? Buffer.from(`pin:${entry.innerPinPath}`) : entry.value;
+    for (const part of [entry.key ?? Buffer.alloc(0), value]) {
+      length.writeUInt32LE(part.length);
+      hash.update(length);
+      hash.update(part);
+    }
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
