@@ -1,0 +1,569 @@
+// Key/value codecs: the notations users write map contents in, both ways.
+//
+// Every codec has a fixed byte size. encode() turns a declared value into
+// exactly that many bytes or throws a CodecError naming the path and rule;
+// decode() turns bytes back into the canonical notation, so that
+// decode(encode(x)) is the canonical form of x and encode(decode(b)) equals b
+// for every b of the right size. Bytes a notation cannot express (an lpm key
+// with host bits set, a string without a NUL) decode to the raw form
+// { hex: "…" }, which every codec accepts.
+import { z } from "zod";
+
+/** The codec names that need no further description. */
+export const SCALAR_CODECS = [
+  "hex", "string",
+  "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64",
+  "u16be", "u32be", "u64be",
+  "ipv4", "ipv6", "mac", "lpm_ipv4", "lpm_ipv6",
+] as const;
+
+/** A scalar codec name. */
+export type ScalarCodecName = (typeof SCALAR_CODECS)[number];
+
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** One field of a struct codec declaration. */
+export interface StructFieldDecl {
+  name: string;
+  type: CodecDecl;
+  offset?: number;
+  size?: number;
+}
+
+/** A codec declaration: a scalar codec name or `{ struct: [fields] }`. */
+export type CodecDecl = ScalarCodecName | { struct: StructFieldDecl[] };
+
+const ByteCount = z.number().int().min(0).max(0xffffffff);
+
+/** The zod schema of one struct field (shape only; layout is checked by makeCodec). */
+export const StructFieldSchema: z.ZodType<StructFieldDecl> = z.lazy(() =>
+  z.strictObject({
+    name: z.string().regex(FIELD_NAME, { error: "a field name is a C identifier" })
+      .refine((n) => n !== "hex", { error: "the field name hex is reserved for raw values ({ hex: \"…\" })" }),
+    type: CodecSchema,
+    offset: ByteCount.optional(),
+    size: ByteCount.optional(),
+  }),
+);
+
+/** The zod schema of a codec declaration (keyType / valueType). */
+export const CodecSchema: z.ZodType<CodecDecl> = z.lazy(() =>
+  z.union([
+    z.enum(SCALAR_CODECS, { error: `a codec is one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }` }),
+    z.strictObject({
+      struct: z.array(StructFieldSchema).min(1, { error: "a struct has at least one field" })
+        .refine((fs) => new Set(fs.map((f) => f.name)).size === fs.length, { error: "struct field names must be unique" }),
+    }),
+  ]),
+);
+
+/** A value in canonical notation: what decode returns and reads back show. */
+export type CanonicalValue = number | string | { [field: string]: CanonicalValue };
+
+/** One failure: where (a.b[3].c) and which rule. */
+export interface Failure {
+  path: string;
+  rule: string;
+}
+
+/** A value or declaration that a codec refuses; `failures` lists every problem found. */
+export class CodecError extends Error {
+  constructor(readonly failures: Failure[]) {
+    super(failures.map((f) => (f.path ? `${f.path}: ${f.rule}` : f.rule)).join("\n"));
+    this.name = "CodecError";
+  }
+}
+
+function fail(path: string, rule: string): never {
+  throw new CodecError([{ path, rule }]);
+}
+
+/** A codec of a fixed byte size. */
+export interface Codec {
+  readonly size: number;
+  /** C alignment of the type when used as a struct field. */
+  readonly align: number;
+  /** Encodes a declared value; throws CodecError naming `path` and the rule. */
+  encode(value: unknown, path: string): Buffer;
+  /** Decodes exactly `size` bytes to canonical notation; never throws for the right size. */
+  decode(bytes: Buffer): CanonicalValue;
+  /** Canonical order of encoded values (see each codec). */
+  compare(a: Buffer, b: Buffer): number;
+}
+
+const show = (v: unknown): string => {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}`;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
+
+// The raw escape { hex: "…" }, accepted by every codec.
+function rawBytes(value: unknown, size: number, path: string): Buffer | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== "hex") return undefined;
+  return parseHex((value as { hex: unknown }).hex, size, `${path}.hex`);
+}
+
+function parseHex(value: unknown, size: number, path: string): Buffer {
+  if (typeof value !== "string") fail(path, `${show(value)} is not a hex string`);
+  const digits = value.startsWith("0x") || value.startsWith("0X") ? value.slice(2) : value;
+  if (!/^[0-9a-fA-F]*$/.test(digits)) fail(path, `${show(value)} is not a hex string`);
+  if (digits.length !== size * 2) fail(path, `${show(value)} has ${digits.length / 2} bytes, need exactly ${size}`);
+  return Buffer.from(digits, "hex");
+}
+
+const raw = (b: Buffer): CanonicalValue => ({ hex: b.toString("hex") });
+
+function bytewise(a: Buffer, b: Buffer): number {
+  return Buffer.compare(a, b);
+}
+
+function withRaw(size: number, align: number, c: Omit<Codec, "size" | "align">): Codec {
+  return {
+    size,
+    align,
+    encode(value, path) {
+      return rawBytes(value, size, path) ?? c.encode(value, path);
+    },
+    decode: (b) => c.decode(b),
+    compare: (a, b) => c.compare(a, b),
+  };
+}
+
+// ---- integers
+
+interface IntSpec {
+  bytes: 1 | 2 | 4 | 8;
+  signed: boolean;
+  be: boolean;
+}
+
+const INTS: Record<string, IntSpec> = {
+  u8: { bytes: 1, signed: false, be: false },
+  u16: { bytes: 2, signed: false, be: false },
+  u32: { bytes: 4, signed: false, be: false },
+  u64: { bytes: 8, signed: false, be: false },
+  i8: { bytes: 1, signed: true, be: false },
+  i16: { bytes: 2, signed: true, be: false },
+  i32: { bytes: 4, signed: true, be: false },
+  i64: { bytes: 8, signed: true, be: false },
+  u16be: { bytes: 2, signed: false, be: true },
+  u32be: { bytes: 4, signed: false, be: true },
+  u64be: { bytes: 8, signed: false, be: true },
+};
+
+function readInt(b: Buffer, s: IntSpec): bigint {
+  let u = 0n;
+  for (let i = 0; i < s.bytes; i++) u = (u << 8n) | BigInt(b[s.be ? i : s.bytes - 1 - i]!);
+  return s.signed ? BigInt.asIntN(s.bytes * 8, u) : u;
+}
+
+function intCodec(name: string, s: IntSpec): Codec {
+  const bits = BigInt(s.bytes * 8);
+  const min = s.signed ? -(1n << (bits - 1n)) : 0n;
+  const max = s.signed ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
+  const range = `${name} (${min}..${max})`;
+  return withRaw(s.bytes, s.bytes, {
+    encode(value, path) {
+      let v: bigint;
+      if (typeof value === "number") {
+        if (!Number.isInteger(value)) fail(path, `${show(value)} is not an integer`);
+        // Beyond 2^53 a double has already lost digits: insist on a string.
+        if (!Number.isSafeInteger(value)) fail(path, `${show(value)} is beyond 2^53 and has lost precision; give it as a decimal string`);
+        v = BigInt(value);
+      } else if (typeof value === "string" && /^-?(0|[1-9][0-9]*)$/.test(value)) {
+        v = BigInt(value);
+      } else if (typeof value === "string" && /^0x[0-9a-fA-F]+$/.test(value)) {
+        v = BigInt(value);
+      } else {
+        fail(path, `${show(value)} is not an integer (a number, or a decimal or 0x string)`);
+      }
+      if (v < min || v > max) fail(path, `${show(value)} does not fit ${range}`);
+      const out = Buffer.alloc(s.bytes);
+      let u = BigInt.asUintN(s.bytes * 8, v);
+      for (let i = 0; i < s.bytes; i++) {
+        out[s.be ? s.bytes - 1 - i : i] = Number(u & 0xffn);
+        u >>= 8n;
+      }
+      return out;
+    },
+    decode(b) {
+      const v = readInt(b, s);
+      // 64-bit values are always strings: Pulumi carries numbers as doubles.
+      return s.bytes === 8 ? v.toString() : Number(v);
+    },
+    compare(a, b) {
+      const x = readInt(a, s);
+      const y = readInt(b, s);
+      return x < y ? -1 : x > y ? 1 : 0;
+    },
+  });
+}
+
+// ---- addresses
+
+function parseIpv4(text: string): Buffer | undefined {
+  // Octets are decimal; leading zeros are accepted as decimal (never octal).
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  const octets = m.slice(1).map(Number);
+  if (octets.some((o) => o > 255)) return undefined;
+  return Buffer.from(octets);
+}
+
+const formatIpv4 = (b: Buffer): string => [...b].join(".");
+
+function parseIpv6(text: string): Buffer | undefined {
+  let head = text;
+  let tail4: Buffer | undefined;
+  const v4 = /^(.*:)([^:]*\.[^:]*)$/.exec(text);
+  if (v4) {
+    tail4 = parseIpv4(v4[2]!);
+    if (!tail4) return undefined;
+    head = `${v4[1]}0:0`;
+  }
+  const halves = head.split("::");
+  if (halves.length > 2) return undefined;
+  const groups = (s: string): string[] | undefined => (s === "" ? [] : s.split(":"));
+  const left = groups(halves[0]!);
+  const right = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!left || !right) return undefined;
+  const all = [...left, ...right];
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  if (halves.length === 1 ? all.length !== 8 : all.length > 7) return undefined;
+  const words = halves.length === 1 ? all : [...left, ...Array<string>(8 - all.length).fill("0"), ...right];
+  const out = Buffer.alloc(16);
+  words.forEach((w, i) => out.writeUInt16BE(parseInt(w, 16), i * 2));
+  if (tail4) tail4.copy(out, 12);
+  return out;
+}
+
+/** Formats 16 bytes as RFC 5952 text; IPv4-mapped addresses as ::ffff:a.b.c.d. */
+export function formatIpv6(b: Buffer): string {
+  const w = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
+  if (w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff) return `::ffff:${formatIpv4(b.subarray(12))}`;
+  // Longest run of two or more zero groups becomes "::" (the first on a tie).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = w.map((x) => x.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+}
+
+function addrCodec(kind: "ipv4" | "ipv6"): Codec {
+  const size = kind === "ipv4" ? 4 : 16;
+  const parse = kind === "ipv4" ? parseIpv4 : parseIpv6;
+  const format = kind === "ipv4" ? formatIpv4 : formatIpv6;
+  // Network byte order, so bytewise order is address order.
+  return withRaw(size, 4, {
+    encode(value, path) {
+      const b = typeof value === "string" ? parse(value) : undefined;
+      if (!b) fail(path, `${show(value)} is not an ${kind === "ipv4" ? "IPv4" : "IPv6"} address`);
+      return b;
+    },
+    decode: format,
+    compare: bytewise,
+  });
+}
+
+const macCodec: Codec = withRaw(6, 1, {
+  encode(value, path) {
+    if (typeof value !== "string" || !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(value)) {
+      fail(path, `${show(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    }
+    return Buffer.from(value.replace(/[:-]/g, ""), "hex");
+  },
+  decode: (b) => [...b].map((x) => x.toString(16).padStart(2, "0")).join(":"),
+  compare: bytewise,
+});
+
+// struct bpf_lpm_trie_key: u32 prefixlen (host order) + address bytes.
+function lpmCodec(kind: "ipv4" | "ipv6"): Codec {
+  const addrLen = kind === "ipv4" ? 4 : 16;
+  const maxPrefix = addrLen * 8;
+  const parse = kind === "ipv4" ? parseIpv4 : parseIpv6;
+  const format = kind === "ipv4" ? formatIpv4 : formatIpv6;
+  const hostBitsClear = (addr: Buffer, prefix: number): boolean => {
+    for (let bit = prefix; bit < maxPrefix; bit++) if (addr[bit >> 3]! & (0x80 >> (bit & 7))) return false;
+    return true;
+  };
+  return withRaw(4 + addrLen, 4, {
+    encode(value, path) {
+      const what = `${kind === "ipv4" ? "an IPv4" : "an IPv6"} CIDR (address/prefix)`;
+      if (typeof value !== "string") fail(path, `${show(value)} is not ${what}`);
+      const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value);
+      const addr = m ? parse(m[1]!) : undefined;
+      if (!m || !addr) fail(path, `${show(value)} is not ${what}`);
+      // A bare address is a full-length prefix.
+      const prefix = m[2] === undefined ? maxPrefix : Number(m[2]);
+      if (prefix > maxPrefix) fail(path, `${show(value)}: prefix length ${prefix} exceeds ${maxPrefix}`);
+      if (!hostBitsClear(addr, prefix)) fail(path, `${show(value)} has host bits set beyond the /${prefix} prefix`);
+      const out = Buffer.alloc(4 + addrLen);
+      out.writeUInt32LE(prefix, 0);
+      addr.copy(out, 4);
+      return out;
+    },
+    decode(b) {
+      const prefix = b.readUInt32LE(0);
+      const addr = b.subarray(4);
+      if (prefix > maxPrefix || !hostBitsClear(addr, prefix)) return raw(b);
+      return `${format(addr)}/${prefix}`;
+    },
+    // Address first, then prefix length: 10.0.0.0/8 < 10.0.0.0/16 < 10.1.0.0/16.
+    compare(a, b) {
+      return Buffer.compare(a.subarray(4), b.subarray(4)) || Math.sign(a.readUInt32LE(0) - b.readUInt32LE(0));
+    },
+  });
+}
+
+// ---- bytes and strings
+
+function hexCodec(size: number): Codec {
+  return {
+    size,
+    align: 1,
+    encode(value, path) {
+      return rawBytes(value, size, path) ?? parseHex(value, size, path);
+    },
+    decode: (b) => b.toString("hex"),
+    compare: bytewise,
+  };
+}
+
+// C-string rule: at most size-1 bytes, so the kernel side always finds a NUL
+// terminator (bpf_strncmp and friends expect one), and every accepted string
+// has exactly one encoding.
+function stringCodec(size: number): Codec {
+  return withRaw(size, 1, {
+    encode(value, path) {
+      if (typeof value !== "string") fail(path, `${show(value)} is not a string`);
+      if (value.includes("\0")) fail(path, `${show(value)} contains a NUL character`);
+      const bytes = Buffer.from(value, "utf8");
+      if (bytes.length > size - 1) fail(path, `${show(value)} is ${bytes.length} bytes; at most ${size - 1} fit in ${size} with the NUL terminator`);
+      const out = Buffer.alloc(size);
+      bytes.copy(out);
+      return out;
+    },
+    decode(b) {
+      const end = b.indexOf(0);
+      if (end < 0 || b.subarray(end).some((x) => x !== 0)) return raw(b);
+      const text = b.subarray(0, end).toString("utf8");
+      // Invalid UTF-8 would not survive the round trip.
+      return Buffer.from(text, "utf8").equals(b.subarray(0, end)) ? text : raw(b);
+    },
+    compare: bytewise,
+  });
+}
+
+// ---- structs
+
+interface Field {
+  name: string;
+  offset: number;
+  codec: Codec;
+}
+
+function structCodec(fields: StructFieldDecl[], size: number, path: string): Codec {
+  const failures: Failure[] = [];
+  const laid: Field[] = [];
+  let end = 0;
+  fields.forEach((f, i) => {
+    const fp = `${path}.struct[${i}]`;
+    const fixed = fixedSize(f.type);
+    let fsize: number;
+    if (fixed !== undefined) {
+      if (f.size !== undefined && f.size !== fixed) failures.push({ path: `${fp}.size`, rule: `${show(f.type)} is ${fixed} bytes, not ${f.size}` });
+      fsize = fixed;
+    } else if (f.size === undefined) {
+      failures.push({ path: `${fp}.size`, rule: `a ${typeof f.type === "string" ? f.type : "struct"} field needs a size` });
+      return;
+    } else {
+      fsize = f.size;
+    }
+    let codec: Codec;
+    try {
+      codec = makeCodec(f.type, fsize, `${fp}.type`);
+    } catch (e) {
+      if (!(e instanceof CodecError)) throw e;
+      failures.push(...e.failures);
+      return;
+    }
+    const offset = f.offset ?? Math.ceil(end / codec.align) * codec.align;
+    if (offset + fsize > size) {
+      failures.push({ path: `${fp}`, rule: `field ${f.name} (offset ${offset}, ${fsize} bytes) overflows the ${size}-byte struct` });
+    }
+    for (const o of laid) {
+      if (offset < o.offset + o.codec.size && o.offset < offset + fsize) {
+        failures.push({ path: `${fp}`, rule: `field ${f.name} (offset ${offset}, ${fsize} bytes) overlaps field ${o.name} (offset ${o.offset}, ${o.codec.size} bytes)` });
+      }
+    }
+    laid.push({ name: f.name, offset, codec });
+    end = offset + fsize;
+  });
+  if (failures.length) throw new CodecError(failures);
+  const align = Math.max(1, ...laid.map((f) => f.codec.align));
+  const byName = new Map(laid.map((f) => [f.name, f]));
+  const padding = (b: Buffer): boolean => {
+    const used = new Uint8Array(size);
+    for (const f of laid) used.fill(1, f.offset, f.offset + f.codec.size);
+    return b.some((x, i) => x !== 0 && !used[i]);
+  };
+  return withRaw(size, align, {
+    encode(value, p) {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        fail(p, `${show(value)} is not an object with fields ${laid.map((f) => f.name).join(", ")}`);
+      }
+      const out = Buffer.alloc(size);
+      const errs: Failure[] = [];
+      for (const k of Object.keys(value)) {
+        if (!byName.has(k)) errs.push({ path: `${p}.${k}`, rule: `unknown field (fields: ${laid.map((f) => f.name).join(", ")})` });
+      }
+      // Missing fields are zero, like a C designated initializer.
+      for (const f of laid) {
+        const v = (value as Record<string, unknown>)[f.name];
+        if (v === undefined) continue;
+        try {
+          f.codec.encode(v, `${p}.${f.name}`).copy(out, f.offset);
+        } catch (e) {
+          if (!(e instanceof CodecError)) throw e;
+          errs.push(...e.failures);
+        }
+      }
+      if (errs.length) throw new CodecError(errs);
+      return out;
+    },
+    decode(b) {
+      // Non-zero padding has no field to show it in: use the raw form.
+      if (padding(b)) return raw(b);
+      const out: Record<string, CanonicalValue> = {};
+      for (const f of laid) out[f.name] = f.codec.decode(b.subarray(f.offset, f.offset + f.codec.size));
+      return out;
+    },
+    // Field by field in declaration order, then bytewise (padding) as tie-break.
+    compare(a, b) {
+      for (const f of laid) {
+        const c = f.codec.compare(a.subarray(f.offset, f.offset + f.codec.size), b.subarray(f.offset, f.offset + f.codec.size));
+        if (c) return c;
+      }
+      return Buffer.compare(a, b);
+    },
+  });
+}
+
+const FIXED: Partial<Record<ScalarCodecName, number>> = {
+  u8: 1, u16: 2, u32: 4, u64: 8, i8: 1, i16: 2, i32: 4, i64: 8,
+  u16be: 2, u32be: 4, u64be: 8, ipv4: 4, ipv6: 16, mac: 6, lpm_ipv4: 8, lpm_ipv6: 20,
+};
+
+/** Returns the size a codec implies (u32: 4, mac: 6, lpm_ipv4: 8, …), or undefined for hex, string and struct. */
+export function fixedSize(decl: CodecDecl): number | undefined {
+  return typeof decl === "string" ? FIXED[decl] : undefined;
+}
+
+/**
+ * Builds the codec for a declaration and a byte size (the map's key or value
+ * size). Throws CodecError (paths under `path`) when the declaration does not
+ * fit the size: a u32 for a 2-byte key, a struct field beyond the end, two
+ * fields overlapping, a string of size 0.
+ */
+export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
+  if (typeof decl === "object") return structCodec(decl.struct, size, path);
+  const fixed = FIXED[decl];
+  if (fixed !== undefined && fixed !== size) {
+    const why = decl.startsWith("lpm_") ? ` (u32 prefix length + ${fixed - 4} address bytes)` : "";
+    fail(path, `${decl} needs a size of ${fixed} bytes${why}, not ${size}`);
+  }
+  const int = INTS[decl];
+  if (int) return intCodec(decl, int);
+  switch (decl) {
+    case "hex":
+      return hexCodec(size);
+    case "string":
+      if (size < 1) fail(path, "string needs a size of at least 1 (room for the NUL)");
+      return stringCodec(size);
+    case "ipv4":
+    case "ipv6":
+      return addrCodec(decl);
+    case "mac":
+      return macCodec;
+    case "lpm_ipv4":
+      return lpmCodec("ipv4");
+    case "lpm_ipv6":
+      return lpmCodec("ipv6");
+  }
+  return fail(path, `unknown codec ${show(decl)}`);
+}
+
+// ---- per-CPU values
+
+/** Bytes per CPU in a per-CPU value buffer: round_up(valueSize, 8), as the kernel lays it out. */
+export function perCpuStride(valueSize: number): number {
+  return Math.ceil(valueSize / 8) * 8;
+}
+
+/** A per-CPU value as declared: one value for every CPU, or one per CPU. */
+export type PerCpuInput = { value: unknown; perCpuValues?: undefined } | { value?: undefined; perCpuValues: readonly unknown[] };
+
+/** A per-CPU value in canonical notation: `{ value }` when all CPUs agree, else `{ perCpuValues }`. */
+export type PerCpuCanonical = { value: CanonicalValue } | { perCpuValues: CanonicalValue[] };
+
+/**
+ * Encodes a per-CPU value to the kernel's buffer of cpus × perCpuStride bytes
+ * (padding zero). `value` is written to every CPU; `perCpuValues` must have
+ * exactly `cpus` items. Throws CodecError naming `path` (…value or
+ * …perCpuValues[i]).
+ */
+export function encodePerCpu(codec: Codec, input: PerCpuInput, cpus: number, path: string): Buffer {
+  const stride = perCpuStride(codec.size);
+  const out = Buffer.alloc(stride * cpus);
+  if (input.perCpuValues !== undefined) {
+    if (input.perCpuValues.length !== cpus) {
+      fail(`${path}.perCpuValues`, `has ${input.perCpuValues.length} values; this host has ${cpus} possible CPUs`);
+    }
+    const errs: Failure[] = [];
+    input.perCpuValues.forEach((v, i) => {
+      try {
+        codec.encode(v, `${path}.perCpuValues[${i}]`).copy(out, i * stride);
+      } catch (e) {
+        if (!(e instanceof CodecError)) throw e;
+        errs.push(...e.failures);
+      }
+    });
+    if (errs.length) throw new CodecError(errs);
+    return out;
+  }
+  const one = codec.encode(input.value, `${path}.value`);
+  for (let i = 0; i < cpus; i++) one.copy(out, i * stride);
+  return out;
+}
+
+/**
+ * Decodes the kernel's per-CPU buffer (cpus × perCpuStride bytes; the padding
+ * of each slot is ignored). Returns `{ value }` when every CPU holds the same
+ * bytes, else `{ perCpuValues }`. Throws if the buffer has the wrong length.
+ */
+export function decodePerCpu(codec: Codec, bytes: Buffer, cpus: number): PerCpuCanonical {
+  const stride = perCpuStride(codec.size);
+  if (bytes.length !== stride * cpus) throw new Error(`per-CPU buffer of ${bytes.length} bytes, expected ${stride * cpus}`);
+  const slots = Array.from({ length: cpus }, (_, i) => bytes.subarray(i * stride, i * stride + codec.size));
+  if (slots.every((s) => s.equals(slots[0]!))) return { value: codec.decode(slots[0]!) };
+  return { perCpuValues: slots.map((s) => codec.decode(s)) };
+}
