@@ -1,0 +1,342 @@
+// The map lifecycle: create (or adopt / replace), observe, update in place or
+// by an atomic swap, and delete — over the native binding, without Pulumi, so
+// the same core can serve a plugin provider or a command line tool.
+import { isEbpfError, EbpfError, kernelError } from "./errors";
+import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
+import { makeCodec, decodePerCpu, type Codec } from "./codecs";
+import { MAP_TYPES, flagsToMask, possibleCpuCount } from "./maptypes";
+import {
+  buildMap, dumpEntries, freezeMap, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState,
+  type KernelMapSpec, type RawEntry,
+} from "./map";
+import {
+  applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, unpinIfOwned, type UnpinOutcome,
+} from "./pins";
+import { applyDelta, contentsDigest, planDelta, presentEntries } from "./reconcile";
+import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
+import { renameat2, RENAME_NOREPLACE, type MapFd } from "../native";
+
+/** What read-back reports about a managed map. */
+export interface MapObservation {
+  pinPath: string;
+  mapId: number;
+  /** The kernel map name. */
+  name: string;
+  abi: LiveAbi;
+  frozen: boolean;
+  /** Entries present in the map (arrays: indices with a non-zero value). */
+  entryCount: number;
+  /** sha256 over the managed entries (see contentsDigest). */
+  contentsDigest: string;
+  /**
+   * The managed entries in the declared notation and canonical order (merge:
+   * only declared keys). Queue, stack and bloom filter cannot be read without
+   * consuming them, so for those this is the declared contents.
+   */
+  contents: ContentEntry[];
+}
+
+/** Called with warnings the user should see (a foreign pin, a stale staging pin). */
+export type Warn = (message: string) => void;
+
+const noWarn: Warn = () => undefined;
+
+/** The BPF_MAP_CREATE view of a checked spec (or inner template). */
+export function kernelSpecOf(spec: MapSpec | InnerMapSpec): KernelMapSpec {
+  const full = spec as Partial<MapSpec>;
+  return {
+    mapType: MAP_TYPES[spec.mapType].id,
+    keySize: spec.keySize,
+    valueSize: spec.valueSize,
+    maxEntries: spec.maxEntries,
+    mapFlags: flagsToMask(spec.flags),
+    name: full.name || undefined,
+    numaNode: full.numaNode,
+    mapExtra: full.mapExtra ? BigInt(full.mapExtra) : undefined,
+    inner: full.innerMap ? kernelSpecOf(full.innerMap) : undefined,
+  };
+}
+
+/** The declared contents as kernel bytes (maps of maps: the inner pin path). */
+export function declaredEntries(spec: MapSpec): RawEntry[] {
+  return encodeContents(spec).map((entry) =>
+    typeof entry.value === "string"
+      ? { key: entry.key, value: Buffer.alloc(0), innerPinPath: entry.value }
+      : { key: entry.key, value: entry.value },
+  );
+}
+
+/** The digest of the declared contents, equal to a live map's once it matches. */
+export function declaredDigest(spec: MapSpec): string {
+  const typeId = MAP_TYPES[spec.mapType].id;
+  return contentsDigest(presentEntries(typeId, declaredEntries(spec)), isKeyless(typeId));
+}
+
+interface Codecs {
+  key?: Codec;
+  value?: Codec;
+}
+
+function codecsOf(spec: MapSpec): Codecs {
+  return {
+    key: spec.keyType === null ? undefined : makeCodec(spec.keyType, spec.keySize),
+    value: spec.valueType === null ? undefined : makeCodec(spec.valueType, spec.valueSize),
+  };
+}
+
+const keyId = (key: Buffer | null) => (key === null ? "" : key.toString("hex"));
+
+/**
+ * Resolves live maps-of-maps values (inner map IDs) to the declared pin path
+ * where the map pinned there has that ID, so they compare and digest equal.
+ */
+function resolveInnerIds(spec: MapSpec, live: RawEntry[], declared: RawEntry[]): RawEntry[] {
+  if (!isMapOfMaps(MAP_TYPES[spec.mapType].id)) return live;
+  const declaredPath = new Map(declared.map((entry) => [keyId(entry.key), entry.innerPinPath]));
+  const idOfPath = new Map<string, number | undefined>();
+  return live.map((entry) => {
+    const path = declaredPath.get(keyId(entry.key));
+    if (path === undefined) return entry;
+    if (!idOfPath.has(path)) idOfPath.set(path, pinnedMapId(path));
+    return idOfPath.get(path) === entry.value.readUInt32LE(0) ? { ...entry, innerPinPath: path } : entry;
+  });
+}
+
+/** Expresses raw entries in the declared notation, in canonical order. */
+function toNotation(spec: MapSpec, entries: RawEntry[]): ContentEntry[] {
+  const codecs = codecsOf(spec);
+  const info = MAP_TYPES[spec.mapType];
+  const sorted = codecs.key ? [...entries].sort((a, b) => codecs.key!.compare(a.key!, b.key!)) : entries;
+  return sorted.map((entry) => {
+    const out: ContentEntry = {};
+    if (entry.key !== null && codecs.key) out.key = codecs.key.decode(entry.key);
+    if (entry.innerPinPath !== undefined) out.value = entry.innerPinPath;
+    else if (isMapOfMaps(info.id)) out.value = `map_id:${entry.value.readUInt32LE(0)}`;
+    else if (info.perCpu) Object.assign(out, decodePerCpu(codecs.value!, entry.value, possibleCpuCount()));
+    else out.value = codecs.value!.decode(entry.value);
+    return out;
+  });
+}
+
+/** Live entries, the managed subset (merge: declared keys only) and the declared ones. */
+function liveContents(spec: MapSpec, map: MapFd): { present: RawEntry[]; managed: RawEntry[]; declared: RawEntry[] } {
+  const declared = declaredEntries(spec);
+  const typeId = map.info.type;
+  if (!isDumpable(typeId)) return { present: declared, managed: declared, declared };
+  const present = resolveInnerIds(spec, presentEntries(typeId, dumpEntries(map, spec.pinPath)), declared);
+  if (spec.contentsPolicy === "exact") return { present, managed: present, declared };
+  const declaredKeys = new Set(declared.map((entry) => keyId(entry.key)));
+  return { present, managed: present.filter((entry) => declaredKeys.has(keyId(entry.key))), declared };
+}
+
+/** Reads an open map back as an observation. */
+function observe(spec: MapSpec, map: MapFd): MapObservation {
+  const state = readLiveState(map);
+  const { present, managed } = liveContents(spec, map);
+  const keyless = isKeyless(map.info.type);
+  return {
+    pinPath: spec.pinPath,
+    mapId: state.info.id,
+    name: state.info.name,
+    abi: liveAbi(state.info),
+    frozen: state.frozen,
+    entryCount: present.length,
+    contentsDigest: contentsDigest(managed, keyless),
+    contents: toNotation(spec, managed),
+  };
+}
+
+/** Applies the declared contents to an open live map as a delta (never clear-and-refill). */
+function reconcile(spec: MapSpec, map: MapFd): void {
+  const declared = declaredEntries(spec);
+  const typeId = map.info.type;
+  if (!isDumpable(typeId)) return;
+  const live = resolveInnerIds(spec, dumpEntries(map, spec.pinPath), declared);
+  const delta = planDelta(typeId, declared, live, spec.contentsPolicy, (want, have) =>
+    want.innerPinPath !== undefined ? have.innerPinPath === want.innerPinPath : want.value.equals(have.value),
+  );
+  if (delta.upserts.length === 0 && delta.deletes.length === 0) return;
+  if (readLiveState(map).frozen) {
+    throw new EbpfError("Kernel", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
+  }
+  applyDelta(map, delta, spec.pinPath);
+}
+
+/**
+ * Builds a complete new map for `spec` off to the side. In merge mode, when
+ * `carryFrom` has the same type and sizes, entries it holds that are not
+ * declared (written by BPF programs or other tools) are carried over.
+ */
+function buildFor(spec: MapSpec, carryFrom?: MapFd): MapFd {
+  let entries = declaredEntries(spec);
+  if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
+    const kernel = kernelSpecOf(spec);
+    const same = carryFrom.info.type === kernel.mapType && carryFrom.info.keySize === kernel.keySize &&
+      carryFrom.info.valueSize === kernel.valueSize && !isMapOfMaps(kernel.mapType);
+    if (same) {
+      const declaredKeys = new Set(entries.map((entry) => keyId(entry.key)));
+      const carried = presentEntries(kernel.mapType, dumpEntries(carryFrom, spec.pinPath))
+        .filter((entry) => !declaredKeys.has(keyId(entry.key)));
+      entries = [...carried, ...entries];
+    }
+  }
+  return buildMap(kernelSpecOf(spec), entries, spec.freeze, spec.pinPath);
+}
+
+/**
+ * Creates the map of `spec` and pins it last. When the pin path is taken,
+ * `spec.ifExists` decides: "fail" throws EbpfError "PinExists"; "adopt" takes
+ * the existing map over if its ABI matches (else EbpfError "Incompatible"
+ * naming each differing field) and reconciles its contents; "replace" swaps a
+ * new map in atomically. On failure nothing new is pinned and no fd is left open.
+ */
+export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservation {
+  checkPinLocation(spec.pinPath);
+  const existingId = pinnedMapId(spec.pinPath);
+  if (existingId !== undefined && spec.ifExists === "adopt") return adopt(spec);
+  if (existingId !== undefined && spec.ifExists === "fail") {
+    throw new EbpfError("PinExists", `pinPath ${spec.pinPath} already holds map ${existingId}; set ifExists to "adopt" to take it over or "replace" to swap in a new map`);
+  }
+  const replacing = existingId !== undefined;
+  if (replacing) warn(`replacing map ${existingId} pinned at ${spec.pinPath} (ifExists: "replace")`);
+  const map = buildFor(spec);
+  try {
+    pinInto(map, spec.pinPath, { replace: replacing, permissions: spec.permissions });
+    return observe(spec, map);
+  } finally {
+    map.close();
+  }
+}
+
+function adopt(spec: MapSpec): MapObservation {
+  const map = openPinned(spec.pinPath, "rw");
+  try {
+    const differences = compareAbi(spec, map.info);
+    if (differences.length > 0) {
+      throw new EbpfError("Incompatible", `cannot adopt the map pinned at ${spec.pinPath}: ${describeDifferences(differences)}`);
+    }
+    reconcile(spec, map);
+    if (spec.freeze && !readLiveState(map).frozen) freezeMap(map, spec.pinPath);
+    applyPermissions(spec.pinPath, spec.permissions);
+    return observe(spec, map);
+  } finally {
+    map.close();
+  }
+}
+
+/** What observePinnedMap found. */
+export type Observed =
+  | { status: "ok"; observation: MapObservation }
+  | { status: "missing" }
+  /** The pin holds another map than the one this resource owns. */
+  | { status: "foreign"; liveMapId: number };
+
+/**
+ * Reads the map pinned at `spec.pinPath` back (read-only): info, fdinfo and
+ * the managed contents in declared notation. With `ownedMapId`, a pin that
+ * holds a different map is reported as "foreign", not read.
+ */
+export function observePinnedMap(spec: MapSpec, ownedMapId?: number): Observed {
+  let map: MapFd;
+  try {
+    map = openPinned(spec.pinPath, "ro");
+  } catch (error) {
+    if (isEbpfError(error, "PinNotFound")) return { status: "missing" };
+    throw error;
+  }
+  try {
+    if (ownedMapId !== undefined && map.info.id !== ownedMapId) return { status: "foreign", liveMapId: map.info.id };
+    return { status: "ok", observation: observe(spec, map) };
+  } finally {
+    map.close();
+  }
+}
+
+const ABI_INPUTS = ["mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "innerMap", "numaNode", "mapExtra"] as const;
+
+/** Why an update needs a new kernel map; empty when it can happen in place. */
+export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec): string[] {
+  const reasons: string[] = [];
+  for (const field of ABI_INPUTS) {
+    if (JSON.stringify(oldSpec[field] ?? null) !== JSON.stringify(newSpec[field] ?? null)) {
+      reasons.push(`${field} changed`);
+    }
+  }
+  if (oldSpec.freeze && !newSpec.freeze) reasons.push("freeze true → false (a frozen map cannot be thawed)");
+  const contentsChanged = declaredDigest(oldSpec) !== declaredDigest(newSpec);
+  if (oldSpec.freeze && newSpec.freeze && contentsChanged) reasons.push("contents of a frozen map changed");
+  if (contentsChanged && isKeyless(MAP_TYPES[newSpec.mapType].id) && reasons.length === 0) {
+    reasons.push(`contents of a ${newSpec.mapType} cannot be changed in place (it cannot be read without consuming it)`);
+  }
+  return reasons;
+}
+
+/**
+ * Brings the map owned by this resource (`ownedMapId`, pinned at
+ * `oldSpec.pinPath`) to `newSpec`. In place when possible: a delta of the
+ * contents, freeze false → true, permissions, a pin move. Otherwise (see
+ * recreateReasons, or live ABI drift) a complete new map is built beside the
+ * old one and renamed over the pin, which never goes missing; on failure the
+ * old map stays pinned and untouched. Throws EbpfError "ForeignPin" when the
+ * pin holds a map this resource does not own.
+ */
+export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn): MapObservation {
+  checkPinLocation(newSpec.pinPath);
+  const current = openPinned(oldSpec.pinPath, "rw");
+  try {
+    if (current.info.id !== ownedMapId) {
+      throw new EbpfError("ForeignPin", `${oldSpec.pinPath} now holds map ${current.info.id}, not map ${ownedMapId} that this resource manages; refresh to see it, or remove that pin`);
+    }
+    const reasons = recreateReasons(oldSpec, newSpec);
+    const drift = compareAbi(newSpec, current.info);
+    if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
+    if (reasons.length > 0) {
+      warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
+      const replacement = buildFor(newSpec, current);
+      try {
+        if (newSpec.pinPath === oldSpec.pinPath) {
+          pinInto(replacement, newSpec.pinPath, { replace: true, permissions: newSpec.permissions });
+        } else {
+          pinInto(replacement, newSpec.pinPath, { replace: false, permissions: newSpec.permissions });
+          unpinIfOwned(oldSpec.pinPath, ownedMapId);
+        }
+        return observe(newSpec, replacement);
+      } finally {
+        replacement.close();
+      }
+    }
+    reconcile(newSpec, current);
+    if (newSpec.freeze && !readLiveState(current).frozen) freezeMap(current, newSpec.pinPath);
+    if (newSpec.pinPath !== oldSpec.pinPath) movePin(oldSpec.pinPath, newSpec.pinPath);
+    if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {
+      applyPermissions(newSpec.pinPath, newSpec.permissions);
+    }
+    return observe(newSpec, current);
+  } finally {
+    current.close();
+  }
+}
+
+function movePin(from: string, to: string): void {
+  ensurePinParent(to);
+  try {
+    renameat2(from, to, RENAME_NOREPLACE);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
+      throw new EbpfError("PinExists", `cannot move the pin to ${to}: the path is taken`, { cause: error, code: "EEXIST" });
+    }
+    throw kernelError("move pin to", to, error);
+  }
+}
+
+/**
+ * Unpins `pinPath` only if it still holds `ownedMapId`. A missing pin is
+ * success; a pin holding another map is left alone and `warn` says so.
+ */
+export function deletePinnedMap(pinPath: string, ownedMapId: number, warn: Warn = noWarn): UnpinOutcome {
+  const outcome = unpinIfOwned(pinPath, ownedMapId);
+  if (outcome === "foreign") {
+    warn(`left ${pinPath} in place: it now holds another map than map ${ownedMapId} that this resource created`);
+  }
+  return outcome;
+}
