@@ -9,7 +9,7 @@ import * as posix from "node:path/posix";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import {
-  CanonicalValue, Codec, CodecDecl, CodecError, CodecSchema, Failure, decodePerCpu, encodePerCpu, makeCodec,
+  CanonicalValue, Codec, CodecDecl, CodecError, CodecSchema, Failure, decodePerCpu, encodePerCpu, fixedSize, makeCodec,
 } from "./codecs.js";
 import {
   HASH_KV_MAX, MAP_FLAG_NAMES, MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, MapFlagName, MapTypeInfo, MapTypeName, PAGE_SIZE,
@@ -439,7 +439,16 @@ function check(input: unknown, hostInfo: HostInfo): { spec: MapSpec; entries: Bu
   }
   const t = v.mapType;
   const info: MapTypeInfo = MAP_TYPES[t];
-  const r = checkShape(v as Shape, "", v.numaNode, h, failures);
+  // A fixed-size codec implies the size it encodes (u32 key → keySize 4),
+  // unless the size is given; a mismatch is then the codec's failure.
+  // Types with a fixed size keep theirs (and the codec reports a mismatch).
+  const typeRules = MAP_TYPES[v.mapType];
+  const isFixed = (rule: SizeRule | undefined) => rule !== undefined && "fixed" in rule;
+  const implied = {
+    ...(v.keySize === undefined && v.keyType !== undefined && !isFixed(typeRules.key) && { keySize: fixedSize(v.keyType) }),
+    ...(v.valueSize === undefined && v.valueType !== undefined && !isFixed(typeRules.value) && { valueSize: fixedSize(v.valueType) }),
+  };
+  const r = checkShape({ ...(v as Shape), ...implied }, "", v.numaNode, h, failures);
   if (!r) throw new SpecError(failures);
   if (v.numaNode !== undefined && !info.numa) failures.push({ path: "numaNode", rule: `${t} does not take a NUMA node (the kernel answers EINVAL)` });
   const extra = v.mapExtra ?? 0;
