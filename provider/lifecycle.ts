@@ -12,9 +12,9 @@ import {
 import {
   applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
-import { applyDelta, contentsDigest, planDelta, presentEntries } from "./reconcile";
+import { applyDelta, contentsDigest, keySet, planDelta, presentEntries } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
-import { renameat2, RENAME_NOREPLACE, type MapFd } from "../native";
+import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../native";
 
 /** What read-back reports about a managed map. */
 export interface MapObservation {
@@ -68,8 +68,7 @@ export function declaredEntries(spec: MapSpec): RawEntry[] {
 
 /** The digest of the declared contents, equal to a live map's once it matches. */
 export function declaredDigest(spec: MapSpec): string {
-  const typeId = MAP_TYPES[spec.mapType].id;
-  return contentsDigest(presentEntries(typeId, declaredEntries(spec)), isKeyless(typeId));
+  return contentsDigest(declaredEntries(spec), isKeyless(MAP_TYPES[spec.mapType].id));
 }
 
 interface Codecs {
@@ -123,9 +122,9 @@ function liveContents(spec: MapSpec, map: MapFd): { present: RawEntry[]; managed
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
   if (!isDumpable(typeId)) return { present: declared, managed: declared, declared };
-  const present = resolveInnerIds(spec, presentEntries(typeId, dumpEntries(map, spec.pinPath)), declared);
+  const declaredKeys = keySet(declared);
+  const present = resolveInnerIds(spec, presentEntries(typeId, dumpEntries(map, spec.pinPath), declaredKeys), declared);
   if (spec.contentsPolicy === "exact") return { present, managed: present, declared };
-  const declaredKeys = new Set(declared.map((entry) => keyId(entry.key)));
   return { present, managed: present.filter((entry) => declaredKeys.has(keyId(entry.key))), declared };
 }
 
@@ -201,8 +200,10 @@ export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservat
   if (replacing) warn(`replacing map ${existingId} pinned at ${spec.pinPath} (ifExists: "replace")`);
   const map = buildFor(spec);
   try {
+    // Read back before pinning, so a failing read-back leaves nothing pinned.
+    const observation = observe(spec, map);
     pinInto(map, spec.pinPath, { replace: replacing, permissions: spec.permissions });
-    return observe(spec, map);
+    return observation;
   } finally {
     map.close();
   }
@@ -226,7 +227,7 @@ function adopt(spec: MapSpec): MapObservation {
 
 /** What observePinnedMap found. */
 export type Observed =
-  | { status: "ok"; observation: MapObservation }
+  | { status: "ok"; observation: MapObservation; info: MapInfo }
   | { status: "missing" }
   /** The pin holds another map than the one this resource owns. */
   | { status: "foreign"; liveMapId: number };
@@ -246,7 +247,7 @@ export function observePinnedMap(spec: MapSpec, ownedMapId?: number): Observed {
   }
   try {
     if (ownedMapId !== undefined && map.info.id !== ownedMapId) return { status: "foreign", liveMapId: map.info.id };
-    return { status: "ok", observation: observe(spec, map) };
+    return { status: "ok", observation: observe(spec, map), info: map.info };
   } finally {
     map.close();
   }
@@ -294,13 +295,15 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
       warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
       const replacement = buildFor(newSpec, current);
       try {
+        // Read back before the swap, so a failing read-back leaves the old map pinned.
+        const observation = observe(newSpec, replacement);
         if (newSpec.pinPath === oldSpec.pinPath) {
           pinInto(replacement, newSpec.pinPath, { replace: true, permissions: newSpec.permissions });
         } else {
           pinInto(replacement, newSpec.pinPath, { replace: false, permissions: newSpec.permissions });
           unpinIfOwned(oldSpec.pinPath, ownedMapId);
         }
-        return observe(newSpec, replacement);
+        return observation;
       } finally {
         replacement.close();
       }

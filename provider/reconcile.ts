@@ -23,11 +23,16 @@ function isZero(bytes: Buffer): boolean {
 
 /**
  * The live entries that count as present: for arrays, whose every index
- * exists, an all-zero value is "absent" (that is how an undeclared index is
- * expressed).
+ * exists, an all-zero value at an undeclared index is "absent" (that is how
+ * an undeclared index is expressed); declared indices are always present.
  */
-export function presentEntries(mapType: number, live: RawEntry[]): RawEntry[] {
-  return isArrayLike(mapType) ? live.filter((entry) => !isZero(entry.value)) : live;
+export function presentEntries(mapType: number, live: RawEntry[], declaredKeys: ReadonlySet<string> = new Set()): RawEntry[] {
+  return isArrayLike(mapType) ? live.filter((entry) => !isZero(entry.value) || declaredKeys.has(keyOf(entry.key))) : live;
+}
+
+/** The keys of `entries` as presentEntries and planDelta compare them. */
+export function keySet(entries: RawEntry[]): Set<string> {
+  return new Set(entries.map((entry) => keyOf(entry.key)));
 }
 
 /**
@@ -42,7 +47,7 @@ export function planDelta(
   policy: ContentsPolicy,
   sameValue: (declared: RawEntry, live: RawEntry) => boolean = (a, b) => a.value.equals(b.value),
 ): Delta {
-  const liveByKey = new Map(presentEntries(mapType, live).map((entry) => [keyOf(entry.key), entry]));
+  const liveByKey = new Map(presentEntries(mapType, live, keySet(declared)).map((entry) => [keyOf(entry.key), entry]));
   const declaredKeys = new Set<string>();
   const upserts: RawEntry[] = [];
   for (const entry of declared) {

@@ -8,8 +8,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 toolchain=$(bash "$root/scripts/pulumi-toolchain.sh")
 state=$root/.pulumi-state
 mkdir -p "$state/backend" "$state/home"
-# Our bin/ first: it holds the dynamic provider plugin (pulumi-resource-pulumi-nodejs).
-export PATH="$root/bin:$toolchain:$PATH"
+# The toolchain directory also holds our dynamic provider plugin script.
+export PATH="$toolchain:$PATH"
 export PULUMI_HOME=${PULUMI_HOME:-$state/home}
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$state/backend}
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-pulumi-ebpf-local}

@@ -1,0 +1,211 @@
+// The implementation behind the PinnedMap dynamic provider: Pulumi's
+// check/diff/create/read/update/delete over the lifecycle core. The stub that
+// Pulumi serializes into each resource's state (sdk/stub.ts) loads this module
+// by package name at call time, so stacks always run the installed version.
+//
+// Only types from @pulumi/pulumi are used here; nothing of it is loaded at run
+// time, so this module works in any dynamic-provider host.
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { liveAbi, type LiveAbi, compareAbi } from "./abi";
+import { isEbpfError } from "./errors";
+import {
+  createPinnedMap, deletePinnedMap, observePinnedMap, recreateReasons, updatePinnedMap, type MapObservation,
+} from "./lifecycle";
+import { isDumpable } from "./map";
+import { MAP_TYPES, mapTypeName, maskToFlags, type MapFlagName } from "./maptypes";
+import { canonicalContents, checkSpec, PinnedMapSpecInputSchema, SpecError, type MapSpec } from "./spec";
+import { openPinnedMap, type MapInfo } from "../native";
+
+/** The output properties a PinnedMap adds to its inputs. */
+export interface PinnedMapOutputs {
+  pinPath: string;
+  mapId: number;
+  abi: LiveAbi;
+  frozen: boolean;
+  entryCount: number;
+  contentsDigest: string;
+}
+
+const OUTPUT_KEYS = ["mapId", "abi", "frozen", "entryCount", "contentsDigest"] as const;
+const INPUT_KEYS = Object.keys(PinnedMapSpecInputSchema.shape) as (keyof typeof PinnedMapSpecInputSchema.shape)[];
+
+// The engine's marker for values not known during preview.
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+function hasUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(hasUnknown);
+  if (value !== null && typeof value === "object") return Object.values(value).some(hasUnknown);
+  return false;
+}
+
+/** The declared inputs among a property bag (state holds inputs and outputs side by side). */
+function inputsOf(props: Record<string, unknown>): Record<string, unknown> {
+  const inputs: Record<string, unknown> = {};
+  for (const key of INPUT_KEYS) if (props[key] !== undefined) inputs[key] = props[key];
+  return inputs;
+}
+
+/**
+ * The canonical form of checked inputs: defaults filled in, contents in
+ * canonical notation and order. Check returns it and read-back produces the
+ * same form, so the engine's own old-vs-new diff shows only real changes.
+ */
+export function canonicalInputs(spec: MapSpec): Record<string, unknown> {
+  const inputs: Record<string, unknown> = {
+    pinPath: spec.pinPath,
+    mapType: spec.mapType,
+    keySize: spec.keySize,
+    valueSize: spec.valueSize,
+    maxEntries: spec.maxEntries,
+    flags: spec.flags,
+    contentsPolicy: spec.contentsPolicy,
+    freeze: spec.freeze,
+    ifExists: spec.ifExists,
+    contents: canonicalContents(spec),
+  };
+  if (spec.name) inputs.name = spec.name;
+  if (spec.keyType !== null) inputs.keyType = spec.keyType;
+  if (spec.valueType !== null) inputs.valueType = spec.valueType;
+  if (spec.innerMap) inputs.innerMap = spec.innerMap;
+  if (spec.permissions) inputs.permissions = spec.permissions;
+  if (spec.numaNode !== undefined) inputs.numaNode = spec.numaNode;
+  if (spec.mapExtra) inputs.mapExtra = spec.mapExtra;
+  return inputs;
+}
+
+function outputsOf(observation: MapObservation): PinnedMapOutputs {
+  return {
+    pinPath: observation.pinPath,
+    mapId: observation.mapId,
+    abi: observation.abi,
+    frozen: observation.frozen,
+    entryCount: observation.entryCount,
+    contentsDigest: observation.contentsDigest,
+  };
+}
+
+// Provider messages on stderr reach the user as diagnostics of the resource.
+function warn(message: string): void {
+  process.stderr.write(`pulumi-ebpf: ${message}\n`);
+}
+
+function checked(props: Record<string, unknown>): MapSpec {
+  return checkSpec(inputsOf(props));
+}
+
+/**
+ * The live state in declared notation: the old inputs with the contents, the
+ * frozen state and any drifted ABI field replaced by what the kernel reports.
+ */
+function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo): Record<string, unknown> {
+  const inputs = canonicalInputs(spec);
+  if (isDumpable(MAP_TYPES[spec.mapType].id)) inputs.contents = observation.contents;
+  inputs.freeze = observation.frozen;
+  for (const difference of compareAbi(spec, info)) inputs[difference.field] = difference.live;
+  return inputs;
+}
+
+/** Reads a map this stack does not manage (PinnedMap.get): its ABI and, where decodable as hex, contents. */
+function readUnmanaged(pinPath: string): dynamic.ReadResult {
+  let info;
+  try {
+    const map = openPinnedMap(pinPath, "ro");
+    info = map.info;
+    map.close();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { id: undefined, props: {} } as unknown as dynamic.ReadResult;
+    throw error;
+  }
+  const abi = liveAbi(info);
+  const typeName = mapTypeName(info.type);
+  const kernelFlags = new Set<string>(typeName ? MAP_TYPES[typeName].kernelFlags ?? [] : []);
+  let props: Record<string, unknown> = { pinPath, abi, mapId: info.id };
+  try {
+    const spec = checkSpec({
+      pinPath,
+      mapType: abi.mapType,
+      keySize: info.keySize,
+      valueSize: info.valueSize,
+      maxEntries: info.maxEntries,
+      flags: maskToFlags(info.mapFlags).filter((flag) => !kernelFlags.has(flag)) as MapFlagName[],
+      contentsPolicy: "exact",
+      ...(info.name && { name: info.name }),
+      ...(Number(info.mapExtra) && { mapExtra: Number(info.mapExtra) }),
+    });
+    const observed = observePinnedMap(spec);
+    if (observed.status === "ok") props = { ...liveInputs(spec, observed.observation, observed.info), ...outputsOf(observed.observation) };
+  } catch (error) {
+    // A map we cannot express as a spec (e.g. a BTF-only type) still reports its ABI.
+    if (!(error instanceof SpecError) && !isEbpfError(error)) throw error;
+  }
+  return { id: pinPath, props };
+}
+
+/** The PinnedMap dynamic provider. Every method throws with a message naming the map and the cause. */
+export const provider = {
+  async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
+    if (hasUnknown(news)) return { inputs: news };
+    try {
+      return { inputs: { ...news, ...canonicalInputs(checkSpec(inputsOf(news))) } };
+    } catch (error) {
+      if (!(error instanceof SpecError)) throw error;
+      return {
+        inputs: news,
+        failures: error.failures.map((failure) => ({ property: failure.path, reason: `${failure.path}: ${failure.rule}` })),
+      };
+    }
+  },
+
+  async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.DiffResult> {
+    if (hasUnknown(news)) return { changes: true };
+    const before = inputsOf(olds);
+    const after = inputsOf(news);
+    const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+      .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+    if (changed.length === 0) return { changes: false };
+    try {
+      const reasons = recreateReasons(checked(olds), checked(news));
+      if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
+    } catch {
+      // Old state that no longer checks: update decides.
+    }
+    return { changes: true, replaces: [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs: Record<string, unknown>): Promise<dynamic.CreateResult> {
+    const spec = checked(inputs);
+    const observation = createPinnedMap(spec, warn);
+    return { id: spec.pinPath, outs: { ...canonicalInputs(spec), ...outputsOf(observation) } };
+  },
+
+  async read(id: string, props: Record<string, unknown>): Promise<dynamic.ReadResult> {
+    if (props.mapType === undefined) return readUnmanaged(typeof props.pinPath === "string" ? props.pinPath : id);
+    const spec = checked(props);
+    const ownedMapId = typeof props.mapId === "number" ? props.mapId : undefined;
+    const observed = observePinnedMap(spec, ownedMapId);
+    if (observed.status === "missing") {
+      return { id: undefined, props: {} } as unknown as dynamic.ReadResult;
+    }
+    if (observed.status === "foreign") {
+      warn(`${spec.pinPath} now holds map ${observed.liveMapId}, not map ${ownedMapId} that this resource created; it is treated as gone (pulumi up will refuse to take over the path unless ifExists is "adopt" or "replace")`);
+      return { id: undefined, props: {} } as unknown as dynamic.ReadResult;
+    }
+    const inputs = liveInputs(spec, observed.observation, observed.info);
+    return { id, props: { ...inputs, ...outputsOf(observed.observation) }, inputs };
+  },
+
+  async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.UpdateResult> {
+    const oldSpec = checked(olds);
+    const newSpec = checked(news);
+    const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn);
+    return { outs: { ...canonicalInputs(newSpec), ...outputsOf(observation) } };
+  },
+
+  async delete(_id: string, props: Record<string, unknown>): Promise<void> {
+    deletePinnedMap(String(props.pinPath), Number(props.mapId), warn);
+  },
+};
+
+/** The output keys a PinnedMap adds, for the SDK. */
+export const PINNED_MAP_OUTPUT_KEYS = OUTPUT_KEYS;

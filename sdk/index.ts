@@ -1,0 +1,87 @@
+// pulumi-ebpf: declarative, pinned eBPF maps for Pulumi.
+import * as pulumi from "@pulumi/pulumi";
+import type { LiveAbi } from "../provider/abi";
+import type { CodecDecl } from "../provider/codecs";
+import type { MapFlagName, MapTypeName } from "../provider/maptypes";
+import type { ContentEntry, InnerMapSpec, PinnedMapSpecInput } from "../provider/spec";
+import { stubProvider } from "./stub";
+
+export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, PinnedMapSpecInput };
+
+/**
+ * The arguments of a PinnedMap: the inputs of DESIGN.md, each a Pulumi Input.
+ * The shape (and every rule) comes from the zod schema PinnedMapSpecInputSchema.
+ */
+export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<PinnedMapSpecInput[K]> };
+
+/**
+ * A pinned eBPF map managed by Pulumi. `pulumi up` makes the kernel match the
+ * declaration (creating, reconciling contents as a delta, or swapping in a new
+ * map atomically when the ABI changes); `pulumi refresh` and
+ * `pulumi preview --refresh --expect-no-changes` report drift; `pulumi destroy`
+ * unpins the map, only while the pin still holds the map this resource made.
+ * The resource ID is the pin path it was created at.
+ */
+export class PinnedMap extends pulumi.dynamic.Resource {
+  /** Absolute path of the pin inside a bpffs mount. */
+  declare public readonly pinPath: pulumi.Output<string>;
+  /** Map type in bpftool's spelling (hash, array, lpm_trie, …). */
+  declare public readonly mapType: pulumi.Output<MapTypeName>;
+  /** Key size in bytes, with implied sizes filled in. */
+  declare public readonly keySize: pulumi.Output<number>;
+  /** Value size in bytes (per CPU for per-CPU maps). */
+  declare public readonly valueSize: pulumi.Output<number>;
+  /** Maximum number of entries as declared (defaults filled in). */
+  declare public readonly maxEntries: pulumi.Output<number>;
+  /** Declared map flags, lower case without BPF_F_, in bit order. */
+  declare public readonly flags: pulumi.Output<MapFlagName[]>;
+  /** Kernel map name (≤ 15 chars), if declared. */
+  declare public readonly name: pulumi.Output<string | undefined>;
+  /** Key codec (default hex). */
+  declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
+  /** Value codec (default hex). */
+  declare public readonly valueType: pulumi.Output<CodecDecl | undefined>;
+  /** Declared entries in canonical notation and order; after a refresh, the live ones. */
+  declare public readonly contents: pulumi.Output<ContentEntry[]>;
+  /** "exact" (default): only declared entries; "merge": only declared keys are managed. */
+  declare public readonly contentsPolicy: pulumi.Output<"exact" | "merge">;
+  /** Whether the map is frozen after populating. */
+  declare public readonly freeze: pulumi.Output<boolean>;
+  /** Inner map template of array_of_maps / hash_of_maps. */
+  declare public readonly innerMap: pulumi.Output<InnerMapSpec | undefined>;
+  /** What create did when the pin path was taken: fail, adopt or replace. */
+  declare public readonly ifExists: pulumi.Output<"fail" | "adopt" | "replace">;
+  /** Mode, uid and gid applied to the pin file. */
+  declare public readonly permissions: pulumi.Output<{ mode?: number; uid?: number; gid?: number } | undefined>;
+  /** NUMA node the map was created on, if declared. */
+  declare public readonly numaNode: pulumi.Output<number | undefined>;
+  /** map_extra (bloom filter hash count, arena address), if declared. */
+  declare public readonly mapExtra: pulumi.Output<number | undefined>;
+  /** The kernel's map ID of the map this resource manages. */
+  declare public readonly mapId: pulumi.Output<number>;
+  /** Type, sizes, max entries and flags as read back from the kernel. */
+  declare public readonly abi: pulumi.Output<LiveAbi>;
+  /** Whether the map is frozen, read back from the map fd's fdinfo. */
+  declare public readonly frozen: pulumi.Output<boolean>;
+  /** Number of entries present in the map (arrays: non-zero indices). */
+  declare public readonly entryCount: pulumi.Output<number>;
+  /** sha256 over the managed entries, independent of order and notation. */
+  declare public readonly contentsDigest: pulumi.Output<string>;
+
+  /**
+   * Declares a pinned map. Inputs are validated before any syscall; a failure
+   * names the property (with the entry index) and the rule.
+   */
+  constructor(name: string, args: PinnedMapArgs, opts?: pulumi.CustomResourceOptions) {
+    const outputs = { mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined };
+    super(stubProvider, name, { ...args, ...outputs }, opts, "ebpf", "PinnedMap");
+  }
+
+  /**
+   * Reads the map pinned at `pinPath` without managing it: its ABI, and its
+   * contents as hex. Destroying the stack leaves the map alone.
+   */
+  public static get(name: string, pinPath: pulumi.Input<string>, opts?: pulumi.CustomResourceOptions): PinnedMap {
+    return new PinnedMap(name, { pinPath } as PinnedMapArgs, { ...opts, id: pinPath });
+  }
+}
