@@ -372,28 +372,33 @@ export function readFdinfo(fd: number): Record<string, string> {
   return fields;
 }
 
+/**
+ * Parses a CPU list like "0-1" or "0,2-5" and returns how many CPUs it names.
+ * Throws on text that is not such a list.
+ */
+export function parseCpuList(text: string): number {
+  let count = 0;
+  for (const range of text.trim().split(",")) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(range.trim());
+    if (!match) throw new Error(`cannot parse CPU list ${JSON.stringify(text)}`);
+    const first = Number(match[1]);
+    const last = Number(match[2] ?? match[1]);
+    if (last < first) throw new Error(`cannot parse CPU list ${JSON.stringify(text)}`);
+    count += last - first + 1;
+  }
+  return count;
+}
+
 let cachedCpus: number | undefined;
 
 /**
- * The number of possible CPUs (/sys/devices/system/cpu/possible, e.g. "0-3"),
- * which sizes per-CPU values. Throws if the file cannot be parsed.
+ * The number of possible CPUs (/sys/devices/system/cpu/possible), which sizes
+ * per-CPU values: the kernel uses num_possible_cpus(), the number of CPUs in
+ * the mask (not the highest + 1), one slot per possible CPU in mask order, as
+ * libbpf does. Read once; throws if the file cannot be read or parsed.
  */
 export function possibleCpus(): number {
-  if (cachedCpus !== undefined) return cachedCpus;
-  const text = fs.readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-  let count = 0;
-  for (const range of text.split(",")) {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(range.trim());
-    if (!match) throw new Error(`cannot parse /sys/devices/system/cpu/possible: ${JSON.stringify(text)}`);
-    const first = Number(match[1]);
-    const last = Number(match[2] ?? match[1]);
-    if (last < first) throw new Error(`cannot parse /sys/devices/system/cpu/possible: ${JSON.stringify(text)}`);
-    count += last - first + 1;
-  }
-  // The kernel sizes per-CPU values by num_possible_cpus(), the number of CPUs
-  // in the mask (not the highest + 1), and packs one slot per possible CPU in
-  // mask order (bpf_map_value_size, for_each_possible_cpu), as libbpf does.
-  cachedCpus = count;
+  cachedCpus ??= parseCpuList(fs.readFileSync("/sys/devices/system/cpu/possible", "utf8"));
   return cachedCpus;
 }
 

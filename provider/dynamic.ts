@@ -13,7 +13,7 @@ import {
 } from "./lifecycle";
 import { isDumpable } from "./map";
 import { MAP_TYPES, mapTypeName, maskToFlags, type MapFlagName } from "./maptypes";
-import { canonicalContents, checkSpec, PinnedMapSpecInputSchema, SpecError, type MapSpec } from "./spec";
+import { canonicalContents, checkSpec, PinnedMapSpecInputSchema, SpecError, type ContentEntry, type MapSpec } from "./spec";
 import { openPinnedMap, type MapInfo } from "../native";
 
 /** The output properties a PinnedMap adds to its inputs. */
@@ -106,6 +106,35 @@ function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo): 
   return inputs;
 }
 
+/** Keys (in declared notation) whose entries differ between the declaration and the live map. */
+export interface ContentsDrift {
+  added?: unknown[];
+  changed?: unknown[];
+  removed?: unknown[];
+}
+
+/**
+ * The per-key difference between declared and live contents, or undefined
+ * when they agree. Refresh reports it as the `drift` output, so the CLI's
+ * refresh diff names drifted keys even where an index-wise list diff would
+ * show every later entry as changed. Keyless maps (queue, stack) have none.
+ */
+export function contentsDrift(declared: ContentEntry[], live: ContentEntry[]): ContentsDrift | undefined {
+  const byKey = (entries: ContentEntry[]) => new Map(entries.filter((entry) => entry.key !== undefined).map((entry) => [JSON.stringify(entry.key), entry]));
+  const want = byKey(declared);
+  const have = byKey(live);
+  const added = [...have.keys()].filter((key) => !want.has(key));
+  const removed = [...want.keys()].filter((key) => !have.has(key));
+  const changed = [...want.keys()].filter((key) => have.has(key) && JSON.stringify(want.get(key)) !== JSON.stringify(have.get(key)));
+  if (added.length + removed.length + changed.length === 0) return undefined;
+  // No undefined members: the engine's Struct encoding refuses them.
+  const drift: ContentsDrift = {};
+  if (added.length > 0) drift.added = added.map((key) => JSON.parse(key) as unknown);
+  if (changed.length > 0) drift.changed = changed.map((key) => JSON.parse(key) as unknown);
+  if (removed.length > 0) drift.removed = removed.map((key) => JSON.parse(key) as unknown);
+  return drift;
+}
+
 /** Reads a map this stack does not manage (PinnedMap.get): its ABI and, where decodable as hex, contents. */
 function readUnmanaged(pinPath: string): dynamic.ReadResult {
   let info;
@@ -192,7 +221,8 @@ export const provider = {
       return { id: undefined, props: {} } as unknown as dynamic.ReadResult;
     }
     const inputs = liveInputs(spec, observed.observation, observed.info);
-    return { id, props: { ...inputs, ...outputsOf(observed.observation) }, inputs };
+    const drift = contentsDrift(canonicalContents(spec), observed.observation.contents);
+    return { id, props: { ...inputs, ...outputsOf(observed.observation), ...(drift && { drift }) }, inputs };
   },
 
   async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.UpdateResult> {

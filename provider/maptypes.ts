@@ -8,6 +8,7 @@
 // Rules were measured on 6.18 with raw BPF_MAP_CREATE calls and read back
 // with BPF_OBJ_GET_INFO_BY_FD; "measured:" notes record what the kernel did.
 import { readFileSync } from "node:fs";
+import { possibleCpus } from "../native";
 
 /** Map flag name (lower case, no BPF_F_ prefix) → bit, as in the uapi header. */
 export const MAP_FLAGS = {
@@ -309,30 +310,8 @@ export function mapTypeName(id: number): MapTypeName | undefined {
 /** The page size, for ringbuf and arena sizes (4096 on the machines we target). */
 export const PAGE_SIZE = 4096;
 
-/** Parses a CPU list like "0-1" or "0,2-5" and returns how many CPUs it names. Throws on bad text. */
-export function parseCpuList(text: string): number {
-  let n = 0;
-  for (const part of text.trim().split(",")) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) throw new Error(`bad CPU list ${JSON.stringify(text)}`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) throw new Error(`bad CPU list ${JSON.stringify(text)}`);
-    n += hi - lo + 1;
-  }
-  return n;
-}
-
-let possibleCpus: number | undefined;
-/**
- * Returns the number of possible CPUs (the kernel's num_possible_cpus(), which
- * sizes per-CPU values), read once from /sys/devices/system/cpu/possible.
- * Throws if the file cannot be read or parsed.
- */
-export function possibleCpuCount(): number {
-  possibleCpus ??= parseCpuList(readFileSync("/sys/devices/system/cpu/possible", "utf8"));
-  return possibleCpus;
-}
+/** The possible-CPU count (sizes per-CPU values) and its parser, from the binding. */
+export { parseCpuList, possibleCpus as possibleCpuCount } from "../native";
 
 let nrCpus: number | undefined;
 /**
@@ -345,7 +324,7 @@ export function kernelMaxCpus(): number {
     try {
       nrCpus = Number(readFileSync("/sys/devices/system/cpu/kernel_max", "utf8").trim()) + 1;
     } catch {
-      nrCpus = possibleCpuCount();
+      nrCpus = possibleCpus();
     }
   }
   return nrCpus;
