@@ -380,10 +380,10 @@ export function parseCpuList(text: string): number {
   let count = 0;
   for (const range of text.trim().split(",")) {
     const match = /^(\d+)(?:-(\d+))?$/.exec(range.trim());
-    if (!match) throw new Error(`cannot parse CPU list ${JSON.stringify(text)}`);
+    if (!match) throw new Error(`bad CPU list ${JSON.stringify(text)}`);
     const first = Number(match[1]);
     const last = Number(match[2] ?? match[1]);
-    if (last < first) throw new Error(`cannot parse CPU list ${JSON.stringify(text)}`);
+    if (last < first) throw new Error(`bad CPU list ${JSON.stringify(text)}`);
     count += last - first + 1;
   }
   return count;

@@ -11,6 +11,7 @@ import {
   type MapInfo,
 } from "../native";
 import { kernelError } from "./errors";
+import { MAP_TYPES, mapTypeName } from "./maptypes";
 import { faultPoint } from "./pins";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
@@ -78,9 +79,16 @@ export function isMapOfMaps(mapType: number): boolean {
   return MAP_OF_MAPS_TYPES.has(mapType);
 }
 
-/** Whether user space can enumerate this map's contents without consuming them. */
+/**
+ * Whether user space can enumerate this map's contents without consuming them
+ * and they are declarable: keyed types only. Types whose contents cannot be
+ * declared (fds, streams, kernel-written stack traces, arena pages) are not
+ * read: their lookup answers ENOTSUPP/EOPNOTSUPP/ENOSPC or has no keys.
+ */
 export function isDumpable(mapType: number): boolean {
-  return !KEYLESS_TYPES.has(mapType);
+  if (KEYLESS_TYPES.has(mapType)) return false;
+  const name = mapTypeName(mapType);
+  return name !== undefined && MAP_TYPES[name].contents?.kind === "keyed";
 }
 
 /**
