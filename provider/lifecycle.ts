@@ -10,7 +10,7 @@ import {
   type KernelMapSpec, type RawEntry,
 } from "./map";
 import {
-  applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, unpinIfOwned, type UnpinOutcome,
+  applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, recoverInterruptedSwap, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
 import { applyDelta, contentsDigest, keySet, planDelta, presentEntries } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
@@ -145,8 +145,13 @@ function observe(spec: MapSpec, map: MapFd): MapObservation {
   };
 }
 
-/** Applies the declared contents to an open live map as a delta (never clear-and-refill). */
-function reconcile(spec: MapSpec, map: MapFd): void {
+/**
+ * Applies the declared contents to an open live map as a delta (never
+ * clear-and-refill). In merge mode, keys that `previous` declared and `spec`
+ * no longer does were ours: they are deleted too, while keys nobody declared
+ * stay untouched.
+ */
+function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): void {
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
   if (!isDumpable(typeId)) return;
@@ -154,6 +159,14 @@ function reconcile(spec: MapSpec, map: MapFd): void {
   const delta = planDelta(typeId, declared, live, spec.contentsPolicy, (want, have) =>
     want.innerPinPath !== undefined ? have.innerPinPath === want.innerPinPath : want.value.equals(have.value),
   );
+  if (spec.contentsPolicy === "merge" && previous) {
+    const declaredKeys = keySet(declared);
+    const liveKeys = keySet(presentEntries(typeId, live));
+    for (const entry of declaredEntries(previous)) {
+      const key = keyId(entry.key);
+      if (entry.key !== null && !declaredKeys.has(key) && liveKeys.has(key)) delta.deletes.push(entry.key);
+    }
+  }
   if (delta.upserts.length === 0 && delta.deletes.length === 0) return;
   if (readLiveState(map).frozen) {
     throw new EbpfError("Kernel", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
@@ -163,17 +176,18 @@ function reconcile(spec: MapSpec, map: MapFd): void {
 
 /**
  * Builds a complete new map for `spec` off to the side. In merge mode, when
- * `carryFrom` has the same type and sizes, entries it holds that are not
- * declared (written by BPF programs or other tools) are carried over.
+ * `carryFrom` has the same type and sizes, entries it holds that nobody
+ * declared (written by BPF programs or other tools; not `spec`'s keys, nor
+ * keys `previous` declared and `spec` dropped) are carried over.
  */
-function buildFor(spec: MapSpec, carryFrom?: MapFd): MapFd {
+function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): MapFd {
   let entries = declaredEntries(spec);
   if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
     const kernel = kernelSpecOf(spec);
     const same = carryFrom.info.type === kernel.mapType && carryFrom.info.keySize === kernel.keySize &&
       carryFrom.info.valueSize === kernel.valueSize && !isMapOfMaps(kernel.mapType);
     if (same) {
-      const declaredKeys = new Set(entries.map((entry) => keyId(entry.key)));
+      const declaredKeys = keySet(previous ? [...entries, ...declaredEntries(previous)] : entries);
       const carried = presentEntries(kernel.mapType, dumpEntries(carryFrom, spec.pinPath))
         .filter((entry) => !declaredKeys.has(keyId(entry.key)));
       entries = [...carried, ...entries];
@@ -246,7 +260,9 @@ export function observePinnedMap(spec: MapSpec, ownedMapId?: number): Observed {
     throw error;
   }
   try {
-    if (ownedMapId !== undefined && map.info.id !== ownedMapId) return { status: "foreign", liveMapId: map.info.id };
+    if (ownedMapId !== undefined && map.info.id !== ownedMapId && !recoverInterruptedSwap(spec.pinPath, ownedMapId)) {
+      return { status: "foreign", liveMapId: map.info.id };
+    }
     return { status: "ok", observation: observe(spec, map), info: map.info };
   } finally {
     map.close();
@@ -285,7 +301,7 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
   checkPinLocation(newSpec.pinPath);
   const current = openPinned(oldSpec.pinPath, "rw");
   try {
-    if (current.info.id !== ownedMapId) {
+    if (current.info.id !== ownedMapId && !recoverInterruptedSwap(oldSpec.pinPath, ownedMapId)) {
       throw new EbpfError("ForeignPin", `${oldSpec.pinPath} now holds map ${current.info.id}, not map ${ownedMapId} that this resource manages; refresh to see it, or remove that pin`);
     }
     const reasons = recreateReasons(oldSpec, newSpec);
@@ -293,7 +309,7 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {
       warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
-      const replacement = buildFor(newSpec, current);
+      const replacement = buildFor(newSpec, current, oldSpec);
       try {
         // Read back before the swap, so a failing read-back leaves the old map pinned.
         const observation = observe(newSpec, replacement);
@@ -301,14 +317,14 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
           pinInto(replacement, newSpec.pinPath, { replace: true, permissions: newSpec.permissions });
         } else {
           pinInto(replacement, newSpec.pinPath, { replace: false, permissions: newSpec.permissions });
-          unpinIfOwned(oldSpec.pinPath, ownedMapId);
+          unpinIfOwned(oldSpec.pinPath, current.info.id);
         }
         return observation;
       } finally {
         replacement.close();
       }
     }
-    reconcile(newSpec, current);
+    reconcile(newSpec, current, oldSpec);
     if (newSpec.freeze && !readLiveState(current).frozen) freezeMap(current, newSpec.pinPath);
     if (newSpec.pinPath !== oldSpec.pinPath) movePin(oldSpec.pinPath, newSpec.pinPath);
     if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {

@@ -412,8 +412,9 @@ describe("lifecycle core", function () {
       const before = writerKeys();
       let updates = 0;
       try {
-        const deadline = Date.now() + 2000;
-        while (Date.now() < deadline) {
+        // At least 5 updates, and on until the writer has been seen writing
+        // during them (bounded by count, not by time: CI machines are loaded).
+        while (updates < 5 || (writerKeys() === before && updates < 500)) {
           const next = hashSpec(pin, declared(updates + 1), { contentsPolicy: "merge" });
           assert.equal(updatePinnedMap(spec, next, created.mapId).mapId, created.mapId);
           spec = next;
@@ -429,7 +430,6 @@ describe("lifecycle core", function () {
       let losses = 0;
       for (let i = 0; i < writes; i++) if (live.get(BASE + i) !== BigInt(i) * 3n + 1n) losses++;
       console.log(`      merge writer: ${writes} writes, ${losses} lost, ${updates} updates (${after - before} writes landed during them), ${lookups} lookups of a declared key, ${misses} misses`);
-      assert.ok(updates >= 3, `only ${updates} updates ran`);
       assert.ok(after > before, "the writer did not write while the updates ran");
       assert.equal(losses, 0);
       assert.equal(misses, 0);
