@@ -3,7 +3,7 @@
 // functions, and at call time loads the implementation by package name from
 // the Pulumi project's directory (the dynamic provider's working directory),
 // so the native addon is never serialized and stacks always run the
-// pulumi-ebpf that is installed now. tests/stub.test.ts pins its serialized
+// pulumi-ebpf that is installed now. tests/package.test.ts pins its serialized
 // text: change this file only with a migration plan.
 /* eslint-disable @typescript-eslint/no-require-imports */
 
