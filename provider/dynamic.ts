@@ -95,6 +95,21 @@ function checked(props: Record<string, unknown>): MapSpec {
 }
 
 /**
+ * The spec of recorded state. Refresh may have put live contents there that
+ * no longer check as inputs (a maps-of-maps slot read back as "map_id:<n>");
+ * the ABI and policy still matter, so such contents are dropped rather than
+ * failing the operation.
+ */
+function checkedState(props: Record<string, unknown>): MapSpec {
+  try {
+    return checked(props);
+  } catch (error) {
+    if (!(error instanceof SpecError) || !error.failures.every((failure) => failure.path.startsWith("contents"))) throw error;
+    return checkSpec({ ...inputsOf(props), contents: [] });
+  }
+}
+
+/**
  * The live state in declared notation: the old inputs with the contents, the
  * frozen state and any drifted ABI field replaced by what the kernel reports.
  */
@@ -194,7 +209,7 @@ export const provider = {
       .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
     if (changed.length === 0) return { changes: false };
     try {
-      const reasons = recreateReasons(checked(olds), checked(news));
+      const reasons = recreateReasons(checkedState(olds), checked(news));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
     } catch {
       // Old state that no longer checks: update decides.
@@ -210,7 +225,7 @@ export const provider = {
 
   async read(id: string, props: Record<string, unknown>): Promise<dynamic.ReadResult> {
     if (props.mapType === undefined) return readUnmanaged(typeof props.pinPath === "string" ? props.pinPath : id);
-    const spec = checked(props);
+    const spec = checkedState(props);
     const ownedMapId = typeof props.mapId === "number" ? props.mapId : undefined;
     const observed = observePinnedMap(spec, ownedMapId);
     if (observed.status === "missing") {
@@ -226,7 +241,7 @@ export const provider = {
   },
 
   async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.UpdateResult> {
-    const oldSpec = checked(olds);
+    const oldSpec = checkedState(olds);
     const newSpec = checked(news);
     const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn);
     return { outs: { ...canonicalInputs(newSpec), ...outputsOf(observation) } };
