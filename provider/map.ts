@@ -11,7 +11,7 @@ import {
   type MapInfo,
 } from "../native";
 import { kernelError } from "./errors";
-import { MAP_TYPES, mapTypeName } from "./maptypes";
+import { MAP_TYPES, mapTypeName, type MapTypeName } from "./maptypes";
 import { faultPoint } from "./pins";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
@@ -39,30 +39,15 @@ export interface RawEntry {
   innerPinPath?: string;
 }
 
-/** Map type numbers this module treats specially (enum bpf_map_type). */
-export const TYPE = {
-  hash: 1,
-  array: 2,
-  percpu_hash: 5,
-  percpu_array: 6,
-  lru_hash: 9,
-  lru_percpu_hash: 10,
-  lpm_trie: 11,
-  array_of_maps: 12,
-  hash_of_maps: 13,
-  queue: 22,
-  stack: 23,
-  bloom_filter: 30,
-} as const;
+const typeIds = (...names: MapTypeName[]) => new Set<number>(names.map((name) => MAP_TYPES[name].id));
 
-const KEYLESS_TYPES = new Set<number>([TYPE.queue, TYPE.stack, TYPE.bloom_filter]);
-const ARRAY_TYPES = new Set<number>([TYPE.array, TYPE.percpu_array, TYPE.array_of_maps]);
-const MAP_OF_MAPS_TYPES = new Set<number>([TYPE.array_of_maps, TYPE.hash_of_maps]);
+const KEYLESS_TYPES = typeIds("queue", "stack", "bloom_filter");
+const ARRAY_TYPES = typeIds("array", "percpu_array", "array_of_maps");
+const MAP_OF_MAPS_TYPES = typeIds("array_of_maps", "hash_of_maps");
 // Types whose kernel ops implement BPF_MAP_LOOKUP_BATCH / UPDATE_BATCH.
-const BATCH_TYPES = new Set<number>([
-  TYPE.hash, TYPE.array, TYPE.percpu_hash, TYPE.percpu_array, TYPE.lru_hash, TYPE.lru_percpu_hash,
-  TYPE.lpm_trie, TYPE.array_of_maps, TYPE.hash_of_maps,
-]);
+const BATCH_TYPES = typeIds(
+  "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps", "hash_of_maps",
+);
 
 /** Whether entries of this type have no key (pushed in order instead). */
 export function isKeyless(mapType: number): boolean {
