@@ -4,15 +4,22 @@ import type { LiveAbi } from "../provider/abi";
 import type { CodecDecl } from "../provider/codecs";
 import type { MapFlagName, MapTypeName } from "../provider/maptypes";
 import type { ContentEntry, InnerMapSpec, PinnedMapSpecInput } from "../provider/spec";
+import type { ContentsDrift } from "../provider/dynamic";
 import { stubProvider } from "./stub";
 
-export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, PinnedMapSpecInput };
+export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, PinnedMapSpecInput, ContentsDrift };
 
 /**
  * The arguments of a PinnedMap: the inputs of DESIGN.md, each a Pulumi Input.
  * The shape (and every rule) comes from the zod schema PinnedMapSpecInputSchema.
  */
 export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<PinnedMapSpecInput[K]> };
+
+// The inputs that read-back fills in for PinnedMap.get (besides pinPath).
+const READ_BACK_INPUTS = [
+  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents",
+  "contentsPolicy", "freeze", "innerMap", "ifExists", "permissions", "numaNode", "mapExtra",
+] as const satisfies readonly (keyof PinnedMapSpecInput)[];
 
 /**
  * A pinned eBPF map managed by Pulumi. `pulumi up` makes the kernel match the
@@ -67,13 +74,19 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly entryCount: pulumi.Output<number>;
   /** sha256 over the managed entries, independent of order and notation. */
   declare public readonly contentsDigest: pulumi.Output<string>;
+  /**
+   * Set by a refresh that found the live contents differ from the declared
+   * ones: the keys added, changed and removed behind Pulumi's back. Cleared
+   * by the next update.
+   */
+  declare public readonly drift: pulumi.Output<ContentsDrift | undefined>;
 
   /**
    * Declares a pinned map. Inputs are validated before any syscall; a failure
    * names the property (with the entry index) and the rule.
    */
   constructor(name: string, args: PinnedMapArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = { mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined };
+    const outputs = { mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined, drift: undefined };
     super(stubProvider, name, { ...args, ...outputs }, opts, "ebpf", "PinnedMap");
   }
 
@@ -82,6 +95,10 @@ export class PinnedMap extends pulumi.dynamic.Resource {
    * contents as hex. Destroying the stack leaves the map alone.
    */
   public static get(name: string, pinPath: pulumi.Input<string>, opts?: pulumi.CustomResourceOptions): PinnedMap {
-    return new PinnedMap(name, { pinPath } as PinnedMapArgs, { ...opts, id: pinPath });
+    // Every property is named (as undefined) so that the resource gets an
+    // Output for each one read back, not only for pinPath and the outputs;
+    // undefined inputs are not sent, so read() still sees an unmanaged map.
+    const unread = Object.fromEntries(READ_BACK_INPUTS.map((key) => [key, undefined]));
+    return new PinnedMap(name, { ...unread, pinPath } as PinnedMapArgs, { ...opts, id: pinPath });
   }
 }
