@@ -485,7 +485,18 @@ export function fixedSize(decl: CodecDecl): number | undefined {
  * fields overlapping, a string of size 0.
  */
 export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
-  if (typeof decl === "object") return structCodec(decl.struct, size, path);
+  if (!Number.isInteger(size) || size < 0) fail(path, `size ${show(size)} is not a byte count`);
+  if (typeof decl !== "string") {
+    // Callers normally pass a declaration checked by CodecSchema; check it anyway.
+    const parsed = CodecSchema.safeParse(decl);
+    if (!parsed.success) {
+      throw new CodecError(parsed.error.issues.map((i) => ({
+        path: [path, ...i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`))].join("") || "codec",
+        rule: i.message,
+      })));
+    }
+    return structCodec((decl as { struct: StructFieldDecl[] }).struct, size, path);
+  }
   const fixed = FIXED[decl];
   if (fixed !== undefined && fixed !== size) {
     const why = decl.startsWith("lpm_") ? ` (u32 prefix length + ${fixed - 4} address bytes)` : "";

@@ -40,10 +40,10 @@ export function isEbpfError(error: unknown, kind?: EbpfErrorKind): error is Ebpf
 }
 
 const HINTS: Record<string, string> = {
-  EPERM: "needs root or CAP_BPF (plus CAP_SYS_ADMIN/CAP_NET_ADMIN for some map types); on a frozen or read-only map, writes are refused",
+  EPERM: "needs root or CAP_BPF (plus CAP_SYS_ADMIN/CAP_NET_ADMIN for some map types; kernel.unprivileged_bpf_disabled refuses every bpf(2) command without CAP_BPF); on a frozen or read-only map, writes are refused",
   EACCES: "the pin's mode or the fd's access mode does not allow this; run as root or check the pin's permissions",
   ENOENT: "nothing is pinned there",
-  E2BIG: "the map is too large for the kernel (maxEntries × value size), or an attribute the kernel does not know is set",
+  E2BIG: "the map is too large for the kernel (maxEntries × (key + value size) beyond what one allocation may hold), or an attribute the kernel does not know is set; lower maxEntries or the sizes",
   ENOMEM: "the kernel could not allocate the map; lower maxEntries or the value size, or raise the memlock limit",
   EBUSY: "the map has a writable memory mapping, so it cannot be frozen",
   ENOTSUPP: "this kernel does not support that combination of map type and flags",
@@ -51,6 +51,17 @@ const HINTS: Record<string, string> = {
   EINVAL: "the kernel rejected the map's attributes (type, sizes, flags or name)",
   EEXIST: "the path or key already exists",
 };
+
+// Where the operation tells more than the errno alone.
+function hintFor(operation: string, code: string): string | undefined {
+  if (code === "EPERM" && /^(write|delete) entries/.test(operation)) {
+    return "the map is frozen or the fd is read-only, so user space cannot write it (a frozen map's contents change only by building a new map: change contents with freeze: true and pulumi up swaps one in); without CAP_BPF every bpf(2) command is refused too";
+  }
+  if (code === "EBUSY" && /^freeze/.test(operation)) {
+    return "a process has the map memory-mapped writable (an mmapable array), so it cannot be frozen; unmap it (or stop that process) and run again";
+  }
+  return HINTS[code];
+}
 
 /**
  * Wraps a failed bpf(2) or filesystem call with the operation, the map's pin
@@ -61,7 +72,8 @@ export function kernelError(operation: string, pinPath: string, error: unknown):
   const code = isBpfError(error) ? error.code : (error as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== "string") return error instanceof Error ? error : new Error(String(error));
   const command = isBpfError(error) ? ` (${(error as BpfError).command})` : "";
-  const hint = HINTS[code] ? `: ${HINTS[code]}` : "";
+  const text = hintFor(operation, code);
+  const hint = text ? `: ${text}` : "";
   const kind: EbpfErrorKind = code === "ENOENT" && /open|read|get/i.test(operation) ? "PinNotFound" : "Kernel";
   return new EbpfError(kind, `${operation} ${pinPath}${command} failed with ${code}${hint}`, { cause: error, code });
 }

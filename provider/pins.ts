@@ -3,7 +3,7 @@
 // pin is removed only while it still holds the map we own.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isOnBpffs, openPinnedMap, renameat2, RENAME_NOREPLACE, type MapFd } from "../native";
+import { isOnBpffs, openPinnedMap, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, type MapFd } from "../native";
 import { EbpfError, kernelError } from "./errors";
 
 /** The infix of staging pins; no dots (bpffs refuses dotted names with EPERM). */
@@ -142,8 +142,11 @@ export function applyPermissions(pinPath: string, permissions: PinPermissions | 
  * Pins `map` at a staging name beside `pinPath`, applies `permissions` there,
  * then moves it into place: with `replace` false by renameat2(RENAME_NOREPLACE),
  * failing with EbpfError "PinExists" when the path is taken; with `replace`
- * true by rename(2), which swaps atomically so the path never goes missing.
- * On any failure the staging pin is removed and the path is untouched.
+ * true by renameat2(RENAME_EXCHANGE), which swaps atomically so the path never
+ * goes missing, and leaves the old map at the staging name until it is
+ * unlinked: a swap killed in between leaves that trace for
+ * recoverInterruptedSwap. On any failure the staging pin is removed and the
+ * path is untouched.
  */
 export function pinInto(map: MapFd, pinPath: string, options: { replace: boolean; permissions?: PinPermissions; dirMode?: number }): void {
   ensurePinParent(pinPath, options.dirMode);
@@ -158,7 +161,13 @@ export function pinInto(map: MapFd, pinPath: string, options: { replace: boolean
     applyPermissions(staging, options.permissions);
     faultPoint("before-rename");
     if (options.replace) {
-      fs.renameSync(staging, pinPath);
+      try {
+        renameat2(staging, pinPath, RENAME_EXCHANGE);
+      } catch (error) {
+        // Nothing to exchange with (the pin went away meanwhile): a plain move.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        renameat2(staging, pinPath, RENAME_NOREPLACE);
+      }
     } else {
       renameat2(staging, pinPath, RENAME_NOREPLACE);
     }
@@ -172,6 +181,17 @@ export function pinInto(map: MapFd, pinPath: string, options: { replace: boolean
       throw new EbpfError("PinExists", `pinPath ${pinPath} is already taken; set ifExists to "adopt" or "replace" to take it over`, { cause: error, code: "EEXIST" });
     }
     throw kernelError(options.replace ? "swap a new map into" : "pin", pinPath, error);
+  }
+  faultPoint("after-rename");
+  if (options.replace) {
+    // After the exchange the staging name holds the old map (if there was
+    // one); unpinning it is the last step. Should that fail, the next
+    // operation on this path removes it as a stale staging pin.
+    try {
+      fs.unlinkSync(staging);
+    } catch {
+      // Nothing more to do.
+    }
   }
 }
 
@@ -191,6 +211,46 @@ export function pinnedMapId(pinPath: string): number | undefined {
   }
 }
 
+/**
+ * Recognizes a swap (pinInto with `replace`) that was killed after the
+ * exchange: the pin holds the new map, and a staging pin of a process that no
+ * longer runs holds map `mapId`, the one this resource owned. Then the map at
+ * the pin is this resource's; the stale staging pins holding `mapId` are
+ * removed and true is returned. Otherwise (a foreign map) returns false and
+ * touches nothing.
+ */
+export function recoverInterruptedSwap(pinPath: string, mapId: number): boolean {
+  const directory = path.dirname(pinPath);
+  const prefix = `${path.basename(pinPath)}${STAGING_INFIX}`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(directory);
+  } catch {
+    return false;
+  }
+  let found = false;
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split("_")[0]);
+    if (pid === process.pid || (Number.isInteger(pid) && processAlive(pid))) continue;
+    const staging = path.join(directory, name);
+    let id: number | undefined;
+    try {
+      id = pinnedMapId(staging);
+    } catch {
+      continue;
+    }
+    if (id !== mapId) continue;
+    found = true;
+    try {
+      fs.unlinkSync(staging);
+    } catch {
+      // Someone else cleaned it up.
+    }
+  }
+  return found;
+}
+
 /** What unpinIfOwned found. */
 export type UnpinOutcome = "unpinned" | "missing" | "foreign";
 
@@ -202,7 +262,8 @@ export type UnpinOutcome = "unpinned" | "missing" | "foreign";
 export function unpinIfOwned(pinPath: string, mapId: number): UnpinOutcome {
   const liveId = pinnedMapId(pinPath);
   if (liveId === undefined) return "missing";
-  if (liveId !== mapId) return "foreign";
+  if (liveId !== mapId && !recoverInterruptedSwap(pinPath, mapId)) return "foreign";
+  faultPoint("before-unpin");
   try {
     fs.unlinkSync(pinPath);
   } catch (error) {
@@ -214,7 +275,8 @@ export function unpinIfOwned(pinPath: string, mapId: number): UnpinOutcome {
 
 /**
  * Test hook for fault injection: when PULUMI_EBPF_FAULT names this point
- * (e.g. "before-rename" or "populate:3"), the process exits at once as if
+ * (points: "populate", "write:N", "before-deletes", "before-rename",
+ * "after-rename", "before-unpin"), the process exits at once as if
  * killed, or throws when PULUMI_EBPF_FAULT_MODE=throw.
  */
 export function faultPoint(name: string): void {

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import type { MapFd } from "../native";
 import { deleteKeys, isArrayLike, writeEntries, type RawEntry } from "./map";
+import { faultPoint } from "./pins";
 
 /** `exact`: the map holds exactly the declared entries; `merge`: only declared keys are managed. */
 export type ContentsPolicy = "exact" | "merge";
@@ -71,6 +72,7 @@ export function planDelta(
  */
 export function applyDelta(map: MapFd, delta: Delta, label: string): void {
   writeEntries(map, delta.upserts, label);
+  if (delta.deletes.length > 0) faultPoint("before-deletes");
   deleteKeys(map, delta.deletes, label);
 }
 

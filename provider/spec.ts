@@ -196,7 +196,7 @@ function parseProps<S extends z.ZodRawShape>(
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
-    if (!Object.hasOwn(shape, k)) failures.push({ path: pathOf(base, [k]), rule: `unknown property (known: ${Object.keys(shape).join(", ")})` });
+    if (!Object.hasOwn(shape, k)) failures.push({ path: pathOf(base, [k]) || JSON.stringify(k), rule: `unknown property (known: ${Object.keys(shape).join(", ")})` });
     else if (v === undefined) continue;
     else {
       const r = (shape[k] as z.ZodType).safeParse(v);

@@ -31,12 +31,16 @@ fi
 # The Pulumi CLI and language host (built once into a cache outside the repo).
 bash scripts/pulumi-toolchain.sh >/dev/null
 
-# bpftool: the independent reader the tests check our maps with.
-if ! command -v bpftool >/dev/null 2>&1; then
+# bpftool (the independent reader the tests check our maps with) and valgrind
+# (the binding's memcheck suite), from Debian.
+missing=()
+command -v bpftool >/dev/null 2>&1 || missing+=(bpftool)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+if [[ ${#missing[@]} -gt 0 ]]; then
   if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
-    log "installing bpftool (Debian package)"
-    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftool >&2
+    log "installing ${missing[*]} (Debian packages)"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
   else
-    log "bpftool is not installed and cannot be installed here; tests that use it will fail"
+    log "${missing[*]} not installed and cannot be installed here; the tests that use them will fail or skip"
   fi
 fi
