@@ -33,6 +33,7 @@ const TYPE_DOCS = {
   Permissions: ["provider/spec.d.ts", "PermissionsSchema"],
   ContentEntry: ["provider/spec.d.ts", "ContentEntrySchema"],
   LiveAbi: ["provider/abi.d.ts", "LiveAbi"],
+  ContentsDrift: ["provider/dynamic.d.ts", "ContentsDrift"],
 };
 // Descriptions written here rather than taken from a declaration.
 const TYPE_TEXT = {
@@ -42,7 +43,7 @@ const TYPE_TEXT = {
 // TypeScript `number` properties of the outputs that are integers.
 const INTEGERS = new Set(["mapId", "entryCount", "keySize", "valueSize", "maxEntries"]);
 // Outputs whose types are declared in TypeScript rather than by zod.
-const TS_TYPES = { LiveAbi: ["provider/abi.d.ts", "LiveAbi"] };
+const TS_TYPES = { LiveAbi: ["provider/abi.d.ts", "LiveAbi"], ContentsDrift: ["provider/dynamic.d.ts", "ContentsDrift"] };
 
 function ts() {
   return require("typescript");
@@ -97,6 +98,8 @@ function tsTypeToPulumi(node, ctx, name) {
     case t.SyntaxKind.StringKeyword: return { type: "string" };
     case t.SyntaxKind.NumberKeyword: return { type: INTEGERS.has(name) ? "integer" : "number" };
     case t.SyntaxKind.BooleanKeyword: return { type: "boolean" };
+    // A key in declared notation: a number, a string or a struct object.
+    case t.SyntaxKind.UnknownKeyword: return { $ref: "pulumi.json#/Any" };
     default: break;
   }
   if (t.isArrayTypeNode(node)) return { type: "array", items: tsTypeToPulumi(node.elementType, ctx) };

@@ -29,7 +29,8 @@ interface PackageSchema {
 const SCHEMA_PATH = path.join(REPO_ROOT, "schema.json");
 const TOKEN = "ebpf:index:PinnedMap";
 /** DESIGN.md: the outputs a PinnedMap adds to its inputs. */
-const ADDED_OUTPUTS = ["pinPath", "mapId", "abi", "frozen", "entryCount", "contentsDigest"];
+// DESIGN.md's outputs, and drift (the per-key difference a refresh found).
+const ADDED_OUTPUTS = ["pinPath", "mapId", "abi", "frozen", "entryCount", "contentsDigest", "drift"];
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const generator = require(path.join(REPO_ROOT, "scripts", "gen-schema.js")) as { generateText(): string };
@@ -69,7 +70,7 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
     assert.deepEqual(sorted(resource.requiredInputs), sorted(required));
   });
 
-  it("has outputs = inputs + pinPath, mapId, abi, frozen, entryCount, contentsDigest = the SDK class's declared outputs", function () {
+  it("has outputs = inputs + pinPath, mapId, abi, frozen, entryCount, contentsDigest, drift = the SDK class's declared outputs", function () {
     const resource = readSchema().resources[TOKEN]!;
     const outputs = Object.keys(resource.properties);
     assert.deepEqual(sorted(outputs), sorted(new Set([...Object.keys(resource.inputProperties), ...ADDED_OUTPUTS])));
