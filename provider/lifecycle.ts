@@ -6,13 +6,13 @@ import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
 import { makeCodec, decodePerCpu, type Codec } from "./codecs";
 import { MAP_TYPES, flagsToMask, possibleCpuCount } from "./maptypes";
 import {
-  buildMap, dumpEntries, freezeMap, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState,
+  buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState,
   type KernelMapSpec, type RawEntry,
 } from "./map";
 import {
   applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, recoverInterruptedSwap, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
-import { applyDelta, contentsDigest, keySet, planDelta, presentEntries } from "./reconcile";
+import { applyDelta, contentsDigest, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
 import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../native";
 
@@ -95,7 +95,7 @@ function resolveInnerIds(spec: MapSpec, live: RawEntry[], declared: RawEntry[]):
   const idOfPath = new Map<string, number | undefined>();
   return live.map((entry) => {
     const path = declaredPath.get(keyId(entry.key));
-    if (path === undefined) return entry;
+    if (path === undefined || entry.innerPinPath !== undefined) return entry;
     if (!idOfPath.has(path)) idOfPath.set(path, pinnedMapId(path));
     return idOfPath.get(path) === entry.value.readUInt32LE(0) ? { ...entry, innerPinPath: path } : entry;
   });
@@ -118,21 +118,33 @@ function toNotation(spec: MapSpec, entries: RawEntry[]): ContentEntry[] {
 }
 
 /** Live entries, the managed subset (merge: declared keys only) and the declared ones. */
-function liveContents(spec: MapSpec, map: MapFd): { present: RawEntry[]; managed: RawEntry[]; declared: RawEntry[] } {
+/**
+ * Live entries, the managed subset (merge: declared keys only) and the
+ * declared ones. `dumped` is the map's raw entries when the caller already
+ * knows them (a map it just built, or a dump it just changed by a delta), so
+ * the map is not dumped a second time.
+ */
+function liveContents(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): { present: RawEntry[]; managed: RawEntry[]; declared: RawEntry[] } {
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
   if (!isDumpable(typeId)) return { present: declared, managed: declared, declared };
   const declaredKeys = keySet(declared);
-  const present = resolveInnerIds(spec, presentEntries(typeId, dumpEntries(map, spec.pinPath), declaredKeys), declared);
+  const raw = dumped ?? dumpEntries(map, spec.pinPath);
+  const present = resolveInnerIds(spec, presentEntries(typeId, raw, declaredKeys), declared);
   if (spec.contentsPolicy === "exact") return { present, managed: present, declared };
   return { present, managed: present.filter((entry) => declaredKeys.has(keyId(entry.key))), declared };
 }
 
-/** Reads an open map back as an observation. */
-function observe(spec: MapSpec, map: MapFd): MapObservation {
+/**
+ * Reads an open map back as an observation (see liveContents for `dumped`).
+ * The contents are decoded on first access: create and update report only
+ * the digest and count, and decoding every entry is most of a read's cost.
+ */
+function observe(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): MapObservation {
   const state = readLiveState(map);
-  const { present, managed } = liveContents(spec, map);
+  const { present, managed } = liveContents(spec, map, dumped);
   const keyless = isKeyless(map.info.type);
+  let contents: ContentEntry[] | undefined;
   return {
     pinPath: spec.pinPath,
     mapId: state.info.id,
@@ -141,8 +153,22 @@ function observe(spec: MapSpec, map: MapFd): MapObservation {
     frozen: state.frozen,
     entryCount: present.length,
     contentsDigest: contentsDigest(managed, keyless),
-    contents: toNotation(spec, managed),
+    get contents() {
+      contents ??= toNotation(spec, managed);
+      return contents;
+    },
   };
+}
+
+/** The raw entries of a map after `delta` was applied to `live` (arrays: deleted slots are zero). */
+function afterDelta(typeId: number, live: RawEntry[], delta: Delta, valueBytes: number): RawEntry[] {
+  const byKey = new Map(live.map((entry) => [keyId(entry.key), entry]));
+  for (const entry of delta.upserts) byKey.set(keyId(entry.key), entry);
+  for (const key of delta.deletes) {
+    if (isArrayLike(typeId)) byKey.set(keyId(key), { key, value: Buffer.alloc(valueBytes) });
+    else byKey.delete(keyId(key));
+  }
+  return [...byKey.values()];
 }
 
 /**
@@ -151,10 +177,10 @@ function observe(spec: MapSpec, map: MapFd): MapObservation {
  * no longer does were ours: they are deleted too, while keys nobody declared
  * stay untouched.
  */
-function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): void {
+function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | undefined {
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
-  if (!isDumpable(typeId)) return;
+  if (!isDumpable(typeId)) return undefined;
   const live = resolveInnerIds(spec, dumpEntries(map, spec.pinPath), declared);
   const delta = planDelta(typeId, declared, live, spec.contentsPolicy, (want, have) =>
     want.innerPinPath !== undefined ? have.innerPinPath === want.innerPinPath : want.value.equals(have.value),
@@ -167,20 +193,22 @@ function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): void {
       if (entry.key !== null && !declaredKeys.has(key) && liveKeys.has(key)) delta.deletes.push(entry.key);
     }
   }
-  if (delta.upserts.length === 0 && delta.deletes.length === 0) return;
+  if (delta.upserts.length === 0 && delta.deletes.length === 0) return live;
   if (readLiveState(map).frozen) {
     throw new EbpfError("Kernel", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
   }
   applyDelta(map, delta, spec.pinPath);
+  return afterDelta(typeId, live, delta, map.valueBytes);
 }
 
 /**
  * Builds a complete new map for `spec` off to the side. In merge mode, when
  * `carryFrom` has the same type and sizes, entries it holds that nobody
  * declared (written by BPF programs or other tools; not `spec`'s keys, nor
- * keys `previous` declared and `spec` dropped) are carried over.
+ * keys `previous` declared and `spec` dropped) are carried over. Returns the
+ * map and the entries written to it.
  */
-function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): MapFd {
+function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): { map: MapFd; entries: RawEntry[] } {
   let entries = declaredEntries(spec);
   if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
     const kernel = kernelSpecOf(spec);
@@ -193,7 +221,7 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): MapFd {
       entries = [...carried, ...entries];
     }
   }
-  return buildMap(kernelSpecOf(spec), entries, spec.freeze, spec.pinPath);
+  return { map: buildMap(kernelSpecOf(spec), entries, spec.freeze, spec.pinPath), entries };
 }
 
 /**
@@ -212,10 +240,10 @@ export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservat
   }
   const replacing = existingId !== undefined;
   if (replacing) warn(`replacing map ${existingId} pinned at ${spec.pinPath} (ifExists: "replace")`);
-  const map = buildFor(spec);
+  const { map, entries } = buildFor(spec);
   try {
     // Read back before pinning, so a failing read-back leaves nothing pinned.
-    const observation = observe(spec, map);
+    const observation = observe(spec, map, entries);
     pinInto(map, spec.pinPath, { replace: replacing, permissions: spec.permissions });
     return observation;
   } finally {
@@ -230,10 +258,10 @@ function adopt(spec: MapSpec): MapObservation {
     if (differences.length > 0) {
       throw new EbpfError("Incompatible", `cannot adopt the map pinned at ${spec.pinPath}: ${describeDifferences(differences)}`);
     }
-    reconcile(spec, map);
+    const live = reconcile(spec, map);
     if (spec.freeze && !readLiveState(map).frozen) freezeMap(map, spec.pinPath);
     applyPermissions(spec.pinPath, spec.permissions);
-    return observe(spec, map);
+    return observe(spec, map, live);
   } finally {
     map.close();
   }
@@ -309,10 +337,10 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {
       warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
-      const replacement = buildFor(newSpec, current, oldSpec);
+      const { map: replacement, entries } = buildFor(newSpec, current, oldSpec);
       try {
         // Read back before the swap, so a failing read-back leaves the old map pinned.
-        const observation = observe(newSpec, replacement);
+        const observation = observe(newSpec, replacement, entries);
         if (newSpec.pinPath === oldSpec.pinPath) {
           pinInto(replacement, newSpec.pinPath, { replace: true, permissions: newSpec.permissions });
         } else {
@@ -324,13 +352,13 @@ export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: 
         replacement.close();
       }
     }
-    reconcile(newSpec, current, oldSpec);
+    const live = reconcile(newSpec, current, oldSpec);
     if (newSpec.freeze && !readLiveState(current).frozen) freezeMap(current, newSpec.pinPath);
     if (newSpec.pinPath !== oldSpec.pinPath) movePin(oldSpec.pinPath, newSpec.pinPath);
     if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {
       applyPermissions(newSpec.pinPath, newSpec.permissions);
     }
-    return observe(newSpec, current);
+    return observe(newSpec, current, live);
   } finally {
     current.close();
   }

@@ -224,20 +224,19 @@ function dumpBatched(map: MapFd): RawEntry[] {
   const entries: RawEntry[] = [];
   // Hash buckets are returned whole; a chunk smaller than a bucket is ENOSPC,
   // so the chunk grows until it fits.
-  let chunk = Math.max(1, Math.min(map.info.maxEntries, 4096));
-  let keys = Buffer.alloc(chunk * keySize);
-  let values = Buffer.alloc(chunk * valueBytes);
+  let chunk = Math.max(1, Math.min(map.info.maxEntries, 65536));
   let inBatch: Buffer | null = null;
   let outBatch = Buffer.alloc(Math.max(keySize, 8));
   for (;;) {
+    // Fresh buffers per call: the entries are views into them, not copies.
+    const keys = Buffer.allocUnsafe(chunk * keySize);
+    const values = Buffer.allocUnsafe(chunk * valueBytes);
     let result;
     try {
       result = map.lookupBatch(inBatch, outBatch, keys, values, chunk);
     } catch (error) {
       if (isBpfError(error, "ENOSPC")) {
         chunk *= 2;
-        keys = Buffer.alloc(chunk * keySize);
-        values = Buffer.alloc(chunk * valueBytes);
         continue;
       }
       if (isBpfError(error, "EOPNOTSUPP") || isBpfError(error, "ENOTSUPP") || isBpfError(error, "EINVAL")) {
@@ -247,15 +246,14 @@ function dumpBatched(map: MapFd): RawEntry[] {
     }
     for (let i = 0; i < result.count; i++) {
       entries.push({
-        key: Buffer.from(keys.subarray(i * keySize, (i + 1) * keySize)),
-        value: Buffer.from(values.subarray(i * valueBytes, (i + 1) * valueBytes)),
+        key: keys.subarray(i * keySize, (i + 1) * keySize),
+        value: values.subarray(i * valueBytes, (i + 1) * valueBytes),
       });
     }
     if (result.done) return entries;
     // The next call starts where this one ended.
-    const previous: Buffer = outBatch;
-    inBatch = previous;
-    outBatch = Buffer.alloc(previous.length);
+    inBatch = outBatch;
+    outBatch = Buffer.alloc(inBatch.length);
   }
 }
 

@@ -424,7 +424,19 @@ function codecFor(decl: CodecDecl | undefined, size: number | undefined, path: s
  * SpecError listing every failure (path and rule).
  */
 export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
-  return check(input, hostInfo).spec;
+  const result = check(input, hostInfo);
+  if (Object.keys(hostInfo).length === 0) checked.set(result.spec, result);
+  return result.spec;
+}
+
+// The encoded contents and codecs of specs checkSpec returned (with the
+// host's own facts), so that encodeContents and canonicalContents do not
+// validate and encode every entry again. A MapSpec is never mutated.
+const checked = new WeakMap<MapSpec, { entries: Built[]; codecs: Codecs }>();
+
+function checkedAgain(spec: MapSpec, hostInfo: HostInfo): { entries: Built[]; codecs: Codecs } {
+  const cached = Object.keys(hostInfo).length === 0 ? checked.get(spec) : undefined;
+  return cached ?? check(asInput(spec), hostInfo);
 }
 
 function check(input: unknown, hostInfo: HostInfo): { spec: MapSpec; entries: Built[]; codecs: Codecs } {
@@ -522,7 +534,7 @@ export interface EncodedEntry {
  * does not check (e.g. it was not made by checkSpec).
  */
 export function encodeContents(spec: MapSpec, hostInfo: HostInfo = {}): EncodedEntry[] {
-  return check(asInput(spec), hostInfo).entries;
+  return checkedAgain(spec, hostInfo).entries;
 }
 
 // A MapSpec is valid input again, once the null codecs are dropped.
@@ -538,7 +550,7 @@ function asInput(spec: MapSpec): unknown {
  * SpecError if the spec does not check.
  */
 export function canonicalContents(spec: MapSpec, hostInfo: HostInfo = {}): ContentEntry[] {
-  const { entries, codecs } = check(asInput(spec), hostInfo);
+  const { entries, codecs } = checkedAgain(spec, hostInfo);
   const h = host(hostInfo);
   const info: MapTypeInfo = MAP_TYPES[spec.mapType];
   return entries.map((e) => {
