@@ -9,7 +9,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { liveAbi, type LiveAbi, compareAbi } from "./abi";
 import { isEbpfError } from "./errors";
 import {
-  createPinnedMap, deletePinnedMap, observePinnedMap, recreateReasons, updatePinnedMap, type MapObservation,
+  createPinnedMap, declaredDigest, deletePinnedMap, observePinnedMap, recreateReasons, updatePinnedMap, type MapObservation,
 } from "./lifecycle";
 import { isDumpable } from "./map";
 import { MAP_TYPES, mapTypeName, maskToFlags, type MapFlagName } from "./maptypes";
@@ -51,7 +51,7 @@ function inputsOf(props: Record<string, unknown>): Record<string, unknown> {
  * canonical notation and order. Check returns it and read-back produces the
  * same form, so the engine's own old-vs-new diff shows only real changes.
  */
-export function canonicalInputs(spec: MapSpec): Record<string, unknown> {
+export function canonicalInputs(spec: MapSpec, contents?: ContentEntry[]): Record<string, unknown> {
   const inputs: Record<string, unknown> = {
     pinPath: spec.pinPath,
     mapType: spec.mapType,
@@ -62,7 +62,9 @@ export function canonicalInputs(spec: MapSpec): Record<string, unknown> {
     contentsPolicy: spec.contentsPolicy,
     freeze: spec.freeze,
     ifExists: spec.ifExists,
-    contents: canonicalContents(spec),
+    // Decoding every entry is the costly part; callers that hold the
+    // canonical contents already pass them.
+    contents: contents ?? canonicalContents(spec),
   };
   if (spec.name) inputs.name = spec.name;
   if (spec.keyType !== null) inputs.keyType = spec.keyType;
@@ -113,12 +115,24 @@ function checkedState(props: Record<string, unknown>): MapSpec {
  * The live state in declared notation: the old inputs with the contents, the
  * frozen state and any drifted ABI field replaced by what the kernel reports.
  */
-function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo): Record<string, unknown> {
-  const inputs = canonicalInputs(spec);
-  if (isDumpable(MAP_TYPES[spec.mapType].id)) inputs.contents = observation.contents;
+function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo, contents: ContentEntry[]): Record<string, unknown> {
+  const inputs = canonicalInputs(spec, contents);
   inputs.freeze = observation.frozen;
   for (const difference of compareAbi(spec, info)) inputs[difference.field] = difference.live;
   return inputs;
+}
+
+/**
+ * The live contents in declared notation, and their drift from the
+ * declaration. Equal digests mean equal managed contents, so the (cheaper to
+ * reuse) declared canonical contents stand for the live ones and nothing is
+ * compared entry by entry.
+ */
+function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents: ContentEntry[]; drift?: ContentsDrift } {
+  if (!isDumpable(MAP_TYPES[spec.mapType].id) || observation.contentsDigest === declaredDigest(spec)) {
+    return { contents: canonicalContents(spec) };
+  }
+  return { contents: observation.contents, drift: contentsDrift(canonicalContents(spec), observation.contents) };
 }
 
 /** Keys (in declared notation) whose entries differ between the declaration and the live map. */
@@ -178,7 +192,9 @@ function readUnmanaged(pinPath: string): dynamic.ReadResult {
       ...(Number(info.mapExtra) && { mapExtra: Number(info.mapExtra) }),
     });
     const observed = observePinnedMap(spec);
-    if (observed.status === "ok") props = { ...liveInputs(spec, observed.observation, observed.info), ...outputsOf(observed.observation) };
+    if (observed.status === "ok") {
+      props = { ...liveInputs(spec, observed.observation, observed.info, observed.observation.contents), ...outputsOf(observed.observation) };
+    }
   } catch (error) {
     // A map we cannot express as a spec (e.g. a BTF-only type) still reports its ABI.
     if (!(error instanceof SpecError) && !isEbpfError(error)) throw error;
@@ -209,7 +225,10 @@ export const provider = {
       .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
     if (changed.length === 0) return { changes: false };
     try {
-      const reasons = recreateReasons(checkedState(olds), checked(news));
+      // The ABI needs no contents: check without them, and compare the
+      // (canonical) contents as inputs.
+      const withoutContents = (props: Record<string, unknown>) => checkSpec({ ...inputsOf(props), contents: [] });
+      const reasons = recreateReasons(withoutContents(olds), withoutContents(news), changed.includes("contents"));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
     } catch {
       // Old state that no longer checks: update decides.
@@ -220,7 +239,8 @@ export const provider = {
   async create(inputs: Record<string, unknown>): Promise<dynamic.CreateResult> {
     const spec = checked(inputs);
     const observation = createPinnedMap(spec, warn);
-    return { id: spec.pinPath, outs: { ...canonicalInputs(spec), ...outputsOf(observation) } };
+    // The engine passes what check returned: its contents are canonical already.
+    return { id: spec.pinPath, outs: { ...canonicalInputs(spec, inputs.contents as ContentEntry[]), ...outputsOf(observation) } };
   },
 
   async read(id: string, props: Record<string, unknown>): Promise<dynamic.ReadResult> {
@@ -235,8 +255,8 @@ export const provider = {
       warn(`${spec.pinPath} now holds map ${observed.liveMapId}, not map ${ownedMapId} that this resource created; it is treated as gone (pulumi up will refuse to take over the path unless ifExists is "adopt" or "replace")`);
       return { id: undefined, props: {} } as unknown as dynamic.ReadResult;
     }
-    const inputs = liveInputs(spec, observed.observation, observed.info);
-    const drift = contentsDrift(canonicalContents(spec), observed.observation.contents);
+    const { contents, drift } = liveContentsOf(spec, observed.observation);
+    const inputs = liveInputs(spec, observed.observation, observed.info, contents);
     return { id, props: { ...inputs, ...outputsOf(observed.observation), ...(drift && { drift }) }, inputs };
   },
 
@@ -244,7 +264,7 @@ export const provider = {
     const oldSpec = checkedState(olds);
     const newSpec = checked(news);
     const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn);
-    return { outs: { ...canonicalInputs(newSpec), ...outputsOf(observation) } };
+    return { outs: { ...canonicalInputs(newSpec, news.contents as ContentEntry[]), ...outputsOf(observation) } };
   },
 
   async delete(_id: string, props: Record<string, unknown>): Promise<void> {

@@ -12,7 +12,7 @@ import {
 import {
   applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, recoverInterruptedSwap, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
-import { applyDelta, contentsDigest, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
+import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
 import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../native";
 
@@ -83,7 +83,6 @@ function codecsOf(spec: MapSpec): Codecs {
   };
 }
 
-const keyId = (key: Buffer | null) => (key === null ? "" : key.toString("hex"));
 
 /**
  * Resolves live maps-of-maps values (inner map IDs) to the declared pin path
@@ -91,10 +90,10 @@ const keyId = (key: Buffer | null) => (key === null ? "" : key.toString("hex"));
  */
 function resolveInnerIds(spec: MapSpec, live: RawEntry[], declared: RawEntry[]): RawEntry[] {
   if (!isMapOfMaps(MAP_TYPES[spec.mapType].id)) return live;
-  const declaredPath = new Map(declared.map((entry) => [keyId(entry.key), entry.innerPinPath]));
+  const declaredPath = new Map(declared.map((entry) => [keyOf(entry.key), entry.innerPinPath]));
   const idOfPath = new Map<string, number | undefined>();
   return live.map((entry) => {
-    const path = declaredPath.get(keyId(entry.key));
+    const path = declaredPath.get(keyOf(entry.key));
     if (path === undefined || entry.innerPinPath !== undefined) return entry;
     if (!idOfPath.has(path)) idOfPath.set(path, pinnedMapId(path));
     return idOfPath.get(path) === entry.value.readUInt32LE(0) ? { ...entry, innerPinPath: path } : entry;
@@ -132,7 +131,7 @@ function liveContents(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): { present
   const raw = dumped ?? dumpEntries(map, spec.pinPath);
   const present = resolveInnerIds(spec, presentEntries(typeId, raw, declaredKeys), declared);
   if (spec.contentsPolicy === "exact") return { present, managed: present, declared };
-  return { present, managed: present.filter((entry) => declaredKeys.has(keyId(entry.key))), declared };
+  return { present, managed: present.filter((entry) => declaredKeys.has(keyOf(entry.key))), declared };
 }
 
 /**
@@ -162,11 +161,11 @@ function observe(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): MapObservation
 
 /** The raw entries of a map after `delta` was applied to `live` (arrays: deleted slots are zero). */
 function afterDelta(typeId: number, live: RawEntry[], delta: Delta, valueBytes: number): RawEntry[] {
-  const byKey = new Map(live.map((entry) => [keyId(entry.key), entry]));
-  for (const entry of delta.upserts) byKey.set(keyId(entry.key), entry);
+  const byKey = new Map(live.map((entry) => [keyOf(entry.key), entry]));
+  for (const entry of delta.upserts) byKey.set(keyOf(entry.key), entry);
   for (const key of delta.deletes) {
-    if (isArrayLike(typeId)) byKey.set(keyId(key), { key, value: Buffer.alloc(valueBytes) });
-    else byKey.delete(keyId(key));
+    if (isArrayLike(typeId)) byKey.set(keyOf(key), { key, value: Buffer.alloc(valueBytes) });
+    else byKey.delete(keyOf(key));
   }
   return [...byKey.values()];
 }
@@ -189,7 +188,7 @@ function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | 
     const declaredKeys = keySet(declared);
     const liveKeys = keySet(presentEntries(typeId, live));
     for (const entry of declaredEntries(previous)) {
-      const key = keyId(entry.key);
+      const key = keyOf(entry.key);
       if (entry.key !== null && !declaredKeys.has(key) && liveKeys.has(key)) delta.deletes.push(entry.key);
     }
   }
@@ -217,7 +216,7 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): { map: 
     if (same) {
       const declaredKeys = keySet(previous ? [...entries, ...declaredEntries(previous)] : entries);
       const carried = presentEntries(kernel.mapType, dumpEntries(carryFrom, spec.pinPath))
-        .filter((entry) => !declaredKeys.has(keyId(entry.key)));
+        .filter((entry) => !declaredKeys.has(keyOf(entry.key)));
       entries = [...carried, ...entries];
     }
   }
@@ -299,8 +298,11 @@ export function observePinnedMap(spec: MapSpec, ownedMapId?: number): Observed {
 
 const ABI_INPUTS = ["mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "innerMap", "numaNode", "mapExtra"] as const;
 
-/** Why an update needs a new kernel map; empty when it can happen in place. */
-export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec): string[] {
+/**
+ * Why an update needs a new kernel map; empty when it can happen in place.
+ * `contentsChanged`, when the caller knows it, saves comparing the contents.
+ */
+export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChanged?: boolean): string[] {
   const reasons: string[] = [];
   for (const field of ABI_INPUTS) {
     if (JSON.stringify(oldSpec[field] ?? null) !== JSON.stringify(newSpec[field] ?? null)) {
@@ -308,9 +310,13 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec): string[] {
     }
   }
   if (oldSpec.freeze && !newSpec.freeze) reasons.push("freeze true → false (a frozen map cannot be thawed)");
-  const contentsChanged = declaredDigest(oldSpec) !== declaredDigest(newSpec);
+  // Contents matter only for frozen and keyless maps; comparing them costs a
+  // digest of both declarations, so only those pay it.
+  const keyless = isKeyless(MAP_TYPES[newSpec.mapType].id);
+  if (!(oldSpec.freeze && newSpec.freeze) && !(keyless && reasons.length === 0)) return reasons;
+  contentsChanged ??= declaredDigest(oldSpec) !== declaredDigest(newSpec);
   if (oldSpec.freeze && newSpec.freeze && contentsChanged) reasons.push("contents of a frozen map changed");
-  if (contentsChanged && isKeyless(MAP_TYPES[newSpec.mapType].id) && reasons.length === 0) {
+  if (contentsChanged && keyless && reasons.length === 0) {
     reasons.push(`contents of a ${newSpec.mapType} cannot be changed in place (it cannot be read without consuming it)`);
   }
   return reasons;
