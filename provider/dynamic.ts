@@ -62,10 +62,16 @@ export function canonicalInputs(spec: MapSpec, contents?: ContentEntry[]): Recor
     contentsPolicy: spec.contentsPolicy,
     freeze: spec.freeze,
     ifExists: spec.ifExists,
+  };
+  if (spec.contentsFile !== undefined) {
+    // File mode: the state keeps the file's name and digest, not its entries.
+    inputs.contentsFile = spec.contentsFile;
+    inputs.contentsFileDigest = declaredDigest(spec);
+  } else {
     // Decoding every entry is the costly part; callers that hold the
     // canonical contents already pass them.
-    contents: contents ?? canonicalContents(spec),
-  };
+    inputs.contents = contents ?? canonicalContents(spec);
+  }
   if (spec.name) inputs.name = spec.name;
   if (spec.keyType !== null) inputs.keyType = spec.keyType;
   if (spec.valueType !== null) inputs.valueType = spec.valueType;
@@ -92,6 +98,11 @@ function warn(message: string): void {
   process.stderr.write(`pulumi-ebpf: ${message}\n`);
 }
 
+/** Whether the declared contents differ between two canonical input bags (inline or file mode). */
+function contentsChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
+  return JSON.stringify(olds.contents) !== JSON.stringify(news.contents) || olds.contentsFileDigest !== news.contentsFileDigest;
+}
+
 function checked(props: Record<string, unknown>): MapSpec {
   return checkSpec(inputsOf(props));
 }
@@ -115,8 +126,9 @@ function checkedState(props: Record<string, unknown>): MapSpec {
  * The live state in declared notation: the old inputs with the contents, the
  * frozen state and any drifted ABI field replaced by what the kernel reports.
  */
-function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo, contents: ContentEntry[]): Record<string, unknown> {
+function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo, contents?: ContentEntry[]): Record<string, unknown> {
   const inputs = canonicalInputs(spec, contents);
+  if (spec.contentsFile !== undefined && isDumpable(MAP_TYPES[spec.mapType].id)) inputs.contentsFileDigest = observation.contentsDigest;
   inputs.freeze = observation.frozen;
   for (const difference of compareAbi(spec, info)) inputs[difference.field] = difference.live;
   return inputs;
@@ -128,12 +140,18 @@ function liveInputs(spec: MapSpec, observation: MapObservation, info: MapInfo, c
  * reuse) declared canonical contents stand for the live ones and nothing is
  * compared entry by entry.
  */
-function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents: ContentEntry[]; drift?: ContentsDrift } {
-  if (!isDumpable(MAP_TYPES[spec.mapType].id) || observation.contentsDigest === declaredDigest(spec)) {
-    return { contents: canonicalContents(spec) };
+function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents?: ContentEntry[]; drift?: ContentsDrift } {
+  const inSync = !isDumpable(MAP_TYPES[spec.mapType].id) || observation.contentsDigest === declaredDigest(spec);
+  if (spec.contentsFile !== undefined) {
+    // File mode keeps no entries in state; drift names at most a few keys.
+    return inSync ? {} : { drift: contentsDrift(canonicalContents(spec), observation.contents, FILE_MODE_DRIFT_KEYS) };
   }
+  if (inSync) return { contents: canonicalContents(spec) };
   return { contents: observation.contents, drift: contentsDrift(canonicalContents(spec), observation.contents) };
 }
+
+// How many drifted keys of each kind a file-mode refresh names.
+const FILE_MODE_DRIFT_KEYS = 20;
 
 /** Keys (in declared notation) whose entries differ between the declaration and the live map. */
 export interface ContentsDrift {
@@ -148,7 +166,7 @@ export interface ContentsDrift {
  * refresh diff names drifted keys even where an index-wise list diff would
  * show every later entry as changed. Keyless maps (queue, stack) have none.
  */
-export function contentsDrift(declared: ContentEntry[], live: ContentEntry[]): ContentsDrift | undefined {
+export function contentsDrift(declared: ContentEntry[], live: ContentEntry[], limit = Infinity): ContentsDrift | undefined {
   const byKey = (entries: ContentEntry[]) => new Map(entries.filter((entry) => entry.key !== undefined).map((entry) => [JSON.stringify(entry.key), entry]));
   const want = byKey(declared);
   const have = byKey(live);
@@ -158,9 +176,10 @@ export function contentsDrift(declared: ContentEntry[], live: ContentEntry[]): C
   if (added.length + removed.length + changed.length === 0) return undefined;
   // No undefined members: the engine's Struct encoding refuses them.
   const drift: ContentsDrift = {};
-  if (added.length > 0) drift.added = added.map((key) => JSON.parse(key) as unknown);
-  if (changed.length > 0) drift.changed = changed.map((key) => JSON.parse(key) as unknown);
-  if (removed.length > 0) drift.removed = removed.map((key) => JSON.parse(key) as unknown);
+  const keys = (list: string[]) => list.slice(0, limit).map((key) => JSON.parse(key) as unknown);
+  if (added.length > 0) drift.added = keys(added);
+  if (changed.length > 0) drift.changed = keys(changed);
+  if (removed.length > 0) drift.removed = keys(removed);
   return drift;
 }
 
@@ -228,7 +247,7 @@ export const provider = {
       // The ABI needs no contents: check without them, and compare the
       // (canonical) contents as inputs.
       const withoutContents = (props: Record<string, unknown>) => checkSpec({ ...inputsOf(props), contents: [] });
-      const reasons = recreateReasons(withoutContents(olds), withoutContents(news), changed.includes("contents"));
+      const reasons = recreateReasons(withoutContents(olds), withoutContents(news), contentsChanged(olds, news));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
     } catch {
       // Old state that no longer checks: update decides.
@@ -263,7 +282,7 @@ export const provider = {
   async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.UpdateResult> {
     const oldSpec = checkedState(olds);
     const newSpec = checked(news);
-    const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn);
+    const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn, contentsChanged(olds, news));
     return { outs: { ...canonicalInputs(newSpec, news.contents as ContentEntry[]), ...outputsOf(observation) } };
   },
 

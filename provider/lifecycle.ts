@@ -329,16 +329,20 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
  * recreateReasons, or live ABI drift) a complete new map is built beside the
  * old one and renamed over the pin, which never goes missing; on failure the
  * old map stays pinned and untouched. Throws EbpfError "ForeignPin" when the
- * pin holds a map this resource does not own.
+ * pin holds a map this resource does not own. `contentsChanged`, when the
+ * caller knows it (e.g. from recorded digests), overrides comparing the two
+ * specs' contents.
  */
-export function updatePinnedMap(oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn): MapObservation {
+export function updatePinnedMap(
+  oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn, contentsChanged?: boolean,
+): MapObservation {
   checkPinLocation(newSpec.pinPath);
   const current = openPinned(oldSpec.pinPath, "rw");
   try {
     if (current.info.id !== ownedMapId && !recoverInterruptedSwap(oldSpec.pinPath, ownedMapId)) {
       throw new EbpfError("ForeignPin", `${oldSpec.pinPath} now holds map ${current.info.id}, not map ${ownedMapId} that this resource manages; refresh to see it, or remove that pin`);
     }
-    const reasons = recreateReasons(oldSpec, newSpec);
+    const reasons = recreateReasons(oldSpec, newSpec, contentsChanged);
     const drift = compareAbi(newSpec, current.info);
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {

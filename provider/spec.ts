@@ -119,6 +119,14 @@ export const PinnedMapSpecInputSchema = z.strictObject({
   keyType: CodecSchema.optional(),
   valueType: CodecSchema.optional(),
   contents: z.array(ContentEntrySchema, { error: "must be an array of { key?, value?, perCpuValues? }" }).optional(),
+  /**
+   * Instead of `contents`: a JSON Lines file (one `{ key?, value?, perCpuValues? }`
+   * per line, same notation), relative to the Pulumi project directory. Only
+   * its digest is kept in the state, so large tables do not grow it.
+   */
+  contentsFile: z.string({ error: "must be a path to a JSON Lines file" }).min(1, { error: "must not be empty" }).optional(),
+  /** Set by check: the digest of contentsFile's entries (in state instead of the entries). */
+  contentsFileDigest: z.string({ error: "must be a string" }).optional(),
   contentsPolicy: z.enum(["exact", "merge"], { error: "must be \"exact\" or \"merge\"" }).optional(),
   freeze: z.boolean({ error: "must be a boolean" }).optional(),
   innerMap: InnerMapSchema.optional(),
@@ -145,7 +153,10 @@ export type InnerMapSpec = Required<z.output<typeof InnerMapSchema>> & { flags: 
  * types, valueType null for *_of_maps, whose values are pin paths), contentsPolicy "exact", freeze false,
  * ifExists "fail", name "", mapExtra 0, contents [] (as declared).
  */
-export type MapSpec = Required<Omit<Parsed, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags">> & {
+export type MapSpec = Required<Omit<Parsed, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags" | "contentsFile" | "contentsFileDigest">> & {
+  /** The JSON Lines file `contents` was read from, if any. */
+  contentsFile?: string;
+  contentsFileDigest?: string;
   flags: MapFlagName[];
   /** null where the map has no keys (key size 0: queue, stack, bloom_filter, ringbufs, arena). */
   keyType: CodecDecl | null;
@@ -155,6 +166,40 @@ export type MapSpec = Required<Omit<Parsed, "innerMap" | "permissions" | "numaNo
   permissions?: Parsed["permissions"];
   numaNode?: number;
 };
+
+/**
+ * Reads a JSON Lines contents file: one entry object per non-empty line.
+ * Failures name the file and line. Relative paths are resolved against the
+ * working directory (the Pulumi project's, for the provider and the program).
+ */
+function readContentsFile(file: string, failures: Failure[]): { entries: ContentEntry[]; lines: number[] } {
+  const entries: ContentEntry[] = [];
+  const lines: number[] = [];
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    failures.push({ path: "contentsFile", rule: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` });
+    return { entries, lines };
+  }
+  text.split("\n").forEach((line, index) => {
+    if (line.trim() === "") return;
+    const where = `contentsFile ${file} line ${index + 1}`;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      failures.push({ path: where, rule: "is not JSON" });
+      return;
+    }
+    const result = ContentEntrySchema.safeParse(parsed);
+    if (result.success) {
+      entries.push(result.data);
+      lines.push(index + 1);
+    } else failures.push({ path: where, rule: `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}` });
+  });
+  return { entries, lines };
+}
 
 /** Host facts the rules depend on; read from /sys when omitted (tests pass them). */
 export interface HostInfo {
@@ -493,7 +538,20 @@ function check(input: unknown, hostInfo: HostInfo): { spec: MapSpec; entries: Bu
     key: rule.kind === "keyed" ? codecFor(v.keyType, r.keySize, "keyType", failures) : undefined,
     value: info.mapInMap || rule.kind === "none" ? undefined : codecFor(v.valueType, r.valueSize, "valueType", failures),
   };
-  const entries = buildContents(t, r, v.contents ?? [], codecs, h.cpus, failures);
+  let declared = v.contents ?? [];
+  let fileLines: number[] = [];
+  if (v.contentsFile !== undefined) {
+    if (v.contents !== undefined) failures.push({ path: "contentsFile", rule: "give contents or contentsFile, not both" });
+    else ({ entries: declared, lines: fileLines } = readContentsFile(v.contentsFile, failures));
+  }
+  const fileFailuresFrom = failures.length;
+  const entries = buildContents(t, r, declared, codecs, h.cpus, failures);
+  // Entries of a file are named by file and line, not by a contents index.
+  if (v.contentsFile !== undefined) {
+    for (const failure of failures.slice(fileFailuresFrom)) {
+      failure.path = failure.path.replace(/^contents\[(\d+)\]/, (_, index) => `contentsFile ${v.contentsFile} line ${fileLines[Number(index)]}`);
+    }
+  }
   if (failures.length) throw new SpecError(withoutEchoes(failures));
   const spec: MapSpec = {
     pinPath: v.pinPath!,
@@ -505,7 +563,7 @@ function check(input: unknown, hostInfo: HostInfo): { spec: MapSpec; entries: Bu
     name: v.name ?? "",
     keyType: keyless ? null : v.keyType ?? "hex",
     valueType: info.mapInMap ? null : v.valueType ?? "hex",
-    contents: v.contents ?? [],
+    contents: declared,
     contentsPolicy: v.contentsPolicy ?? "exact",
     freeze: v.freeze ?? false,
     ifExists: v.ifExists ?? "fail",
@@ -513,6 +571,7 @@ function check(input: unknown, hostInfo: HostInfo): { spec: MapSpec; entries: Bu
     ...(innerMap && { innerMap }),
     ...(v.permissions && { permissions: v.permissions }),
     ...(v.numaNode !== undefined && { numaNode: v.numaNode }),
+    ...(v.contentsFile !== undefined && { contentsFile: v.contentsFile }),
   };
   return { spec, entries, codecs };
 }
@@ -539,7 +598,8 @@ export function encodeContents(spec: MapSpec, hostInfo: HostInfo = {}): EncodedE
 
 // A MapSpec is valid input again, once the null codecs are dropped.
 function asInput(spec: MapSpec): unknown {
-  const { keyType, valueType, ...rest } = spec;
+  // contents already holds what contentsFile named.
+  const { keyType, valueType, contentsFile: _file, contentsFileDigest: _digest, ...rest } = spec;
   return { ...rest, ...(keyType !== null && { keyType }), ...(valueType !== null && { valueType }) };
 }
 

@@ -17,7 +17,7 @@ export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<Pinn
 
 // The inputs that read-back fills in for PinnedMap.get (besides pinPath).
 const READ_BACK_INPUTS = [
-  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents",
+  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents", "contentsFile", "contentsFileDigest",
   "contentsPolicy", "freeze", "innerMap", "ifExists", "permissions", "numaNode", "mapExtra",
 ] as const satisfies readonly (keyof PinnedMapSpecInput)[];
 
@@ -48,8 +48,12 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
   /** Value codec (default hex). */
   declare public readonly valueType: pulumi.Output<CodecDecl | undefined>;
-  /** Declared entries in canonical notation and order; after a refresh, the live ones. */
-  declare public readonly contents: pulumi.Output<ContentEntry[]>;
+  /** Declared entries in canonical notation and order; after a refresh, the live ones. Absent with contentsFile. */
+  declare public readonly contents: pulumi.Output<ContentEntry[] | undefined>;
+  /** The JSON Lines file the entries come from, when given instead of contents. */
+  declare public readonly contentsFile: pulumi.Output<string | undefined>;
+  /** With contentsFile: the digest of its entries (after a refresh, of the live ones), kept in state instead of them. */
+  declare public readonly contentsFileDigest: pulumi.Output<string | undefined>;
   /** "exact" (default): only declared entries; "merge": only declared keys are managed. */
   declare public readonly contentsPolicy: pulumi.Output<"exact" | "merge">;
   /** Whether the map is frozen after populating. */
