@@ -19,6 +19,7 @@ import {
 } from "../provider/index";
 import { kernelMaxCpus, possibleCpuCount } from "../provider/maptypes";
 import { usePrivateBpffs } from "./fixtures/bpffs";
+import { u32, u64 } from "./fixtures/bytes";
 
 // ---------------------------------------------------------------- helpers
 
@@ -44,17 +45,6 @@ function fdCount(): number {
   return fs.readdirSync("/proc/self/fd").length;
 }
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function u64(n: number | bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
 
 /** Every entry of a u32 → u64 hash or array as a Map (walked with get-next-key, independent of the core). */
 function readU32U64(pin: string): Map<number, bigint> {

@@ -13,6 +13,8 @@ import * as vm from "node:vm";
 import * as native from "../native/index";
 import { MapFd } from "../native/index";
 import { usePrivateBpffs } from "./fixtures/bpffs";
+import { u32, u64 } from "./fixtures/bytes";
+import { mapShow as bpftoolShow } from "./fixtures/kernel";
 
 // enum bpf_map_type (linux/bpf.h), spelled out so the tests do not share the
 // binding's tables.
@@ -40,17 +42,6 @@ const BPF_F_MMAPABLE = 1 << 10;
 
 // ---------------------------------------------------------------- helpers
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function u64(n: number | bigint): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt(n));
-  return b;
-}
 
 /** Packs `count` u32 keys (first, first+1, …) and u64 values key*7+1. */
 function packed(count: number, first = 0): { keys: Buffer; values: Buffer } {
@@ -67,20 +58,6 @@ function bpftool(...args: string[]): unknown {
   return JSON.parse(execFileSync("bpftool", ["-j", ...args], { encoding: "utf8" }));
 }
 
-interface BpftoolMapShow {
-  id: number;
-  type: string;
-  name?: string;
-  flags: number;
-  bytes_key: number;
-  bytes_value: number;
-  max_entries: number;
-  frozen: number;
-}
-
-function bpftoolShow(pin: string): BpftoolMapShow {
-  return bpftool("map", "show", "pinned", pin) as BpftoolMapShow;
-}
 
 function hexBytes(list: string[]): Buffer {
   return Buffer.from(list.map((h) => parseInt(h, 16)));

@@ -248,14 +248,19 @@ Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
-// lookupElem(fd, key|null, value, flags) -> true, or false when the key is absent (ENOENT).
-Napi::Value LookupElem(const Napi::CallbackInfo& info) {
+// The element commands that take (fd, key|null, value, flags):
+//   lookupElem(fd, key|null, value, flags) -> true, or false when the key is absent (ENOENT)
+//   lookupAndDeleteElem(fd, key|null, value, flags) -> true, or false when empty/absent (ENOENT)
+//   updateElem(fd, key|null, value|null, flags): BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK
+template <int Cmd>
+Napi::Value ElemWithValue(const Napi::CallbackInfo& info) {
+  constexpr bool kLookup = Cmd != BPF_MAP_UPDATE_ELEM;
   Napi::Env env = info.Env();
   int fd;
   Bytes key, value;
   uint64_t flags;
-  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", false, &value) ||
-      !GetU64(info, 3, "flags", &flags)) {
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) ||
+      !GetBytes(info, 2, "value", /*optional=*/!kLookup, &value) || !GetU64(info, 3, "flags", &flags)) {
     return env.Undefined();
   }
   union bpf_attr attr;
@@ -264,54 +269,11 @@ Napi::Value LookupElem(const Napi::CallbackInfo& info) {
   attr.key = Ptr(key.data);
   attr.value = Ptr(value.data);
   attr.flags = flags;
-  if (SysBpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0) {
-    if (errno == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, BPF_MAP_LOOKUP_ELEM, errno);
+  if (SysBpf(Cmd, &attr) < 0) {
+    if (kLookup && errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, Cmd, errno);
   }
-  return Napi::Boolean::New(env, true);
-}
-
-// lookupAndDeleteElem(fd, key|null, value, flags) -> true, or false when empty/absent (ENOENT).
-Napi::Value LookupAndDeleteElem(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  Bytes key, value;
-  uint64_t flags;
-  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", false, &value) ||
-      !GetU64(info, 3, "flags", &flags)) {
-    return env.Undefined();
-  }
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.map_fd = fd;
-  attr.key = Ptr(key.data);
-  attr.value = Ptr(value.data);
-  attr.flags = flags;
-  if (SysBpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr) < 0) {
-    if (errno == ENOENT) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, BPF_MAP_LOOKUP_AND_DELETE_ELEM, errno);
-  }
-  return Napi::Boolean::New(env, true);
-}
-
-// updateElem(fd, key|null, value, flags): BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK.
-Napi::Value UpdateElem(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  Bytes key, value;
-  uint64_t flags;
-  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", true, &value) ||
-      !GetU64(info, 3, "flags", &flags)) {
-    return env.Undefined();
-  }
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.map_fd = fd;
-  attr.key = Ptr(key.data);
-  attr.value = Ptr(value.data);
-  attr.flags = flags;
-  if (SysBpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) return ThrowErrno(env, BPF_MAP_UPDATE_ELEM, errno);
-  return env.Undefined();
+  return kLookup ? Napi::Value(Napi::Boolean::New(env, true)) : env.Undefined();
 }
 
 // deleteElem(fd, key, flags) -> true, or false when the key was absent (ENOENT).
@@ -622,9 +584,9 @@ Napi::Value Renameat2(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
-  exports.Set("lookupElem", Napi::Function::New(env, LookupElem));
-  exports.Set("lookupAndDeleteElem", Napi::Function::New(env, LookupAndDeleteElem));
-  exports.Set("updateElem", Napi::Function::New(env, UpdateElem));
+  exports.Set("lookupElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_LOOKUP_ELEM>));
+  exports.Set("lookupAndDeleteElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_LOOKUP_AND_DELETE_ELEM>));
+  exports.Set("updateElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_UPDATE_ELEM>));
   exports.Set("deleteElem", Napi::Function::New(env, DeleteElem));
   exports.Set("getNextKey", Napi::Function::New(env, GetNextKey));
   exports.Set("lookupBatch", Napi::Function::New(env, BatchSync<BPF_MAP_LOOKUP_BATCH>));
