@@ -26,7 +26,6 @@ export interface PinnedMapOutputs {
   contentsDigest: string;
 }
 
-const OUTPUT_KEYS = ["mapId", "abi", "frozen", "entryCount", "contentsDigest"] as const;
 const INPUT_KEYS = Object.keys(PinnedMapSpecInputSchema.shape) as (keyof typeof PinnedMapSpecInputSchema.shape)[];
 
 // The engine's marker for values not known during preview.
@@ -93,7 +92,8 @@ function outputsOf(observation: MapObservation): PinnedMapOutputs {
   };
 }
 
-// Provider messages on stderr reach the user as diagnostics of the resource.
+// Provider messages on stderr reach the user as diagnostics (the engine
+// attributes them to the stack).
 function warn(message: string): void {
   process.stderr.write(`pulumi-ebpf: ${message}\n`);
 }
@@ -118,7 +118,7 @@ function checkedState(props: Record<string, unknown>): MapSpec {
     return checked(props);
   } catch (error) {
     if (!(error instanceof SpecError) || !error.failures.every((failure) => failure.path.startsWith("contents"))) throw error;
-    return checkSpec({ ...inputsOf(props), contents: [] });
+    return checkSpec({ ...inputsOf(props), contents: [], contentsFile: undefined });
   }
 }
 
@@ -246,7 +246,8 @@ export const provider = {
     try {
       // The ABI needs no contents: check without them, and compare the
       // (canonical) contents as inputs.
-      const withoutContents = (props: Record<string, unknown>) => checkSpec({ ...inputsOf(props), contents: [] });
+      const withoutContents = (props: Record<string, unknown>) =>
+        checkSpec({ ...inputsOf(props), contents: [], contentsFile: undefined, contentsFileDigest: undefined });
       const reasons = recreateReasons(withoutContents(olds), withoutContents(news), contentsChanged(olds, news));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
     } catch {
@@ -290,6 +291,3 @@ export const provider = {
     deletePinnedMap(String(props.pinPath), Number(props.mapId), warn);
   },
 };
-
-/** The output keys a PinnedMap adds, for the SDK. */
-export const PINNED_MAP_OUTPUT_KEYS = OUTPUT_KEYS;
