@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { bindingLayer, coreLayer, providerLayer, type LayerOptions, type Sample } from "./layers";
-import { pulumiMissing, runScenario, type PulumiResult } from "./pulumi";
+import { pulumiMissing, runScenario, type PulumiResult, type PulumiScenario } from "./pulumi";
 
 const root = path.resolve(__dirname, "..", "..");
 
@@ -35,6 +35,9 @@ const config = {
   pulumiBigEntries: knob("BENCH_PULUMI_ENTRIES", 100_000),
   pulumiMaps: knob("BENCH_PULUMI_MAPS", 200),
   pulumiSmallEntries: knob("BENCH_PULUMI_SMALL_ENTRIES", 10),
+  /** Entry counts of the one-map stacks declared with contentsFile (a JSON Lines file); "" for none. */
+  pulumiFileEntries: (process.env.BENCH_PULUMI_FILE_ENTRIES ?? `${knob("BENCH_PULUMI_ENTRIES", 100_000)},${Math.round(knob("BENCH_PULUMI_ENTRIES", 100_000) / 10)}`)
+    .split(",").map((s) => s.trim()).filter(Boolean).map(Number),
   /** create (always), refresh (preview --refresh), delta (up with 1% changed). */
   pulumiOps: (process.env.BENCH_PULUMI_OPS ?? "create,refresh").split(",").map((s) => s.trim()),
 };
@@ -341,7 +344,8 @@ function pulumiTable(results: PulumiResult[]): string {
     "|---|---|---:|---:|---:|---:|---|---:|",
   ];
   for (const result of results) {
-    const label = `${result.scenario.maps} × ${result.scenario.entriesPerMap}-entry map${result.scenario.maps > 1 ? "s" : ""}`;
+    const label = `${result.scenario.maps} × ${result.scenario.entriesPerMap}-entry map${result.scenario.maps > 1 ? "s" : ""}` +
+      (result.scenario.contentsFile ? ", contentsFile" : ", inline contents");
     if (result.error && result.ops.length === 0) {
       lines.push(`| ${label} | failed: ${result.error} | | | | | | |`);
       continue;
@@ -425,12 +429,13 @@ async function main(): Promise<void> {
       // by self-reference (bench/bin/ is git-ignored).
       const pulumiDir = path.join(root, "bench", "bin", "pulumi");
       fs.rmSync(pulumiDir, { recursive: true, force: true });
-      const scenarios = [
+      const scenarios: PulumiScenario[] = [
         { name: "big", maps: 1, entriesPerMap: config.pulumiBigEntries },
+        ...config.pulumiFileEntries.map((entries) => ({ name: `file-${entries}`, maps: 1, entriesPerMap: entries, contentsFile: true })),
         { name: "many", maps: config.pulumiMaps, entriesPerMap: config.pulumiSmallEntries },
       ];
       for (const scenario of scenarios) {
-        log(`pulumi: ${scenario.maps} map(s) × ${scenario.entriesPerMap} entries (${config.pulumiOps.join(", ")})`);
+        log(`pulumi: ${scenario.maps} map(s) × ${scenario.entriesPerMap} entries${scenario.contentsFile ? " from contentsFile" : ""} (${config.pulumiOps.join(", ")})`);
         pulumiResults.push(runScenario(scenario, {
           root, workDir: pulumiDir, pinDir: pinRoot, deltaPercent: config.deltaPercent, log,
           ops: config.pulumiOps,
@@ -466,9 +471,10 @@ async function main(): Promise<void> {
     out.push(pulumiTable(pulumiResults));
     for (const result of pulumiResults) {
       const entries = result.scenario.maps * result.scenario.entriesPerMap;
-      out.push(`state: ${result.scenario.maps} × ${result.scenario.entriesPerMap}: ${result.stateBytes} bytes ` +
+      out.push(`state: ${result.scenario.maps} × ${result.scenario.entriesPerMap}${result.scenario.contentsFile ? " (contentsFile)" : ""}: ${result.stateBytes} bytes ` +
         `(${(result.stateBytes / entries).toFixed(1)} bytes/entry, ${(result.stateBytes / result.scenario.maps).toFixed(0)} bytes/map); ` +
-        `first map's inputs ${result.resourceBytes.inputs} B, outputs ${result.resourceBytes.outputs} B, serialized provider ${result.resourceBytes.provider} B`);
+        `first map's inputs ${result.resourceBytes.inputs} B, outputs ${result.resourceBytes.outputs} B, serialized provider ${result.resourceBytes.provider} B` +
+        (result.contentsFileBytes !== undefined ? `; JSON Lines file ${result.contentsFileBytes} B (not in state)` : ""));
     }
   }
   for (const [what, reason] of Object.entries(skipped)) out.push(`skipped ${what}: ${reason}`);
