@@ -107,6 +107,11 @@ function checked(props: Record<string, unknown>): MapSpec {
   return checkSpec(inputsOf(props));
 }
 
+/** The spec of a property bag without its contents: all that ABI decisions need, at a fraction of the cost. */
+function withoutContents(props: Record<string, unknown>): MapSpec {
+  return checkSpec({ ...inputsOf(props), contents: [], contentsFile: undefined, contentsFileDigest: undefined });
+}
+
 /**
  * The spec of recorded state. Refresh may have put live contents there that
  * no longer check as inputs (a maps-of-maps slot read back as "map_id:<n>");
@@ -246,8 +251,6 @@ export const provider = {
     try {
       // The ABI needs no contents: check without them, and compare the
       // (canonical) contents as inputs.
-      const withoutContents = (props: Record<string, unknown>) =>
-        checkSpec({ ...inputsOf(props), contents: [], contentsFile: undefined, contentsFileDigest: undefined });
       const reasons = recreateReasons(withoutContents(olds), withoutContents(news), contentsChanged(olds, news));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
     } catch {
@@ -281,7 +284,10 @@ export const provider = {
   },
 
   async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.UpdateResult> {
-    const oldSpec = checkedState(olds);
+    // The old contents matter only in merge mode (keys the old declaration
+    // managed and the new one drops are deleted); whether they changed at all
+    // comes from the recorded inputs.
+    const oldSpec = olds.contentsPolicy === "merge" ? checkedState(olds) : withoutContents(olds);
     const newSpec = checked(news);
     const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn, contentsChanged(olds, news));
     return { outs: { ...canonicalInputs(newSpec, news.contents as ContentEntry[]), ...outputsOf(observation) } };
