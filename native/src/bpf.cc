@@ -107,18 +107,22 @@ Napi::Value ThrowType(Napi::Env env, const std::string& message) {
 
 // Argument helpers: a failed conversion leaves a pending TypeError and returns
 // false, so callers just `return env.Undefined()`.
-bool GetU32(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t* out) {
-  if (!info[index].IsNumber()) {
-    ThrowType(info.Env(), std::string(what) + " must be a number");
+bool ToU32(Napi::Env env, Napi::Value value, const std::string& what, uint32_t* out) {
+  if (!value.IsNumber()) {
+    ThrowType(env, what + " must be a number");
     return false;
   }
-  double value = info[index].As<Napi::Number>().DoubleValue();
-  if (!(value >= 0 && value <= 4294967295.0) || value != static_cast<double>(static_cast<uint64_t>(value))) {
-    ThrowType(info.Env(), std::string(what) + " must be an integer in 0..2^32-1");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint64_t>(number))) {
+    ThrowType(env, what + " must be an integer in 0..2^32-1");
     return false;
   }
-  *out = static_cast<uint32_t>(value);
+  *out = static_cast<uint32_t>(number);
   return true;
+}
+
+bool GetU32(const Napi::CallbackInfo& info, size_t index, const char* what, uint32_t* out) {
+  return ToU32(info.Env(), info[index], what, out);
 }
 
 bool GetU64(const Napi::CallbackInfo& info, size_t index, const char* what, uint64_t* out) {
@@ -200,20 +204,10 @@ Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   Napi::Object attrs = info[0].As<Napi::Object>();
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
+  // Absent attributes stay zero.
   auto u32 = [&](const char* key, uint32_t* out) -> bool {
     Napi::Value value = attrs.Get(key);
-    if (value.IsUndefined()) return true;
-    if (!value.IsNumber()) {
-      ThrowType(env, std::string(key) + " must be a number");
-      return false;
-    }
-    double number = value.As<Napi::Number>().DoubleValue();
-    if (!(number >= 0 && number <= 4294967295.0) || number != static_cast<double>(static_cast<uint64_t>(number))) {
-      ThrowType(env, std::string(key) + " must be an integer in 0..2^32-1");
-      return false;
-    }
-    *out = static_cast<uint32_t>(number);
-    return true;
+    return value.IsUndefined() || ToU32(env, value, key, out);
   };
   uint32_t inner_map_fd = 0, map_ifindex = 0;
   if (!u32("mapType", &attr.map_type) || !u32("keySize", &attr.key_size) || !u32("valueSize", &attr.value_size) ||
