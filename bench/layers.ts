@@ -6,9 +6,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createMap, openPinnedMap, type MapFd } from "../native";
-import { checkSpec, type MapSpec } from "../provider/spec";
-import { createPinnedMap, observePinnedMap, updatePinnedMap } from "../provider/lifecycle";
-import { provider } from "../provider/dynamic";
+import { checkSpec, type MapSpec } from "../provider/core/spec";
+import { createPinnedMap, observePinnedMap, updatePinnedMap } from "../provider/core/lifecycle";
+import { provider } from "../provider/dynamic/index";
 
 /** One measurement: what, how long, over how many entries (or operations). */
 export interface Sample {

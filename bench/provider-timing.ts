@@ -7,7 +7,7 @@
 //                                                       request's arrival to its answer: protobuf
 //                                                       Struct ⇄ JS conversion, deserializing the
 //                                                       stub, and our method inside;
-//   {"layer": "provider", "method": "create", "ms": …}  our method alone (provider/dynamic.ts).
+//   {"layer": "provider", "method": "create", "ms": …}  our method alone (provider/dynamic/index.ts).
 // Nothing is changed but the timing wrappers; results and errors pass through.
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -58,7 +58,7 @@ if (out && /dynamic-provider/.test(entry)) {
   // (self-reference or node_modules) is this file's sibling, so the module
   // cache hands the stub the wrapped object.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { provider } = require("../provider/dynamic") as { provider: Record<string, (...args: unknown[]) => Promise<unknown>> };
+  const { provider } = require("../provider/dynamic/index") as { provider: Record<string, (...args: unknown[]) => Promise<unknown>> };
   for (const method of Object.keys(provider)) {
     const original = provider[method]!;
     provider[method] = async function (...args: unknown[]) {

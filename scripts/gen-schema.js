@@ -2,9 +2,9 @@
 // Generates schema.json, the Pulumi package schema of ebpf:index:PinnedMap,
 // from the compiled library (run `npm run gen:schema`, which builds first):
 //  - inputs, their optionality and nested types: the zod schema
-//    PinnedMapSpecInputSchema (provider/spec.ts), the one source of the input shape;
+//    PinnedMapSpecInputSchema (provider/core/spec.ts), the one source of the input shape;
 //  - the outputs a PinnedMap adds and the LiveAbi type: the SDK class and the
-//    LiveAbi interface as declared in dist/sdk/index.d.ts and dist/provider/abi.d.ts;
+//    LiveAbi interface as declared in dist/sdk/index.d.ts and dist/provider/core/abi.d.ts;
 //  - descriptions: the doc comments of the SDK class and of the zod schemas.
 // `node scripts/gen-schema.js --check` exits 1 when schema.json is not what
 // it would generate. tests/schema.test.ts runs the same comparison.
@@ -29,11 +29,11 @@ const TYPE_NAMES = {
 };
 // The declaration whose doc comment describes each named type.
 const TYPE_DOCS = {
-  InnerMap: ["provider/spec.d.ts", "InnerMapSchema"],
-  Permissions: ["provider/spec.d.ts", "PermissionsSchema"],
-  ContentEntry: ["provider/spec.d.ts", "ContentEntrySchema"],
-  LiveAbi: ["provider/abi.d.ts", "LiveAbi"],
-  ContentsDrift: ["provider/dynamic.d.ts", "ContentsDrift"],
+  InnerMap: ["provider/core/spec.d.ts", "InnerMapSchema"],
+  Permissions: ["provider/core/spec.d.ts", "PermissionsSchema"],
+  ContentEntry: ["provider/core/spec.d.ts", "ContentEntrySchema"],
+  LiveAbi: ["provider/core/abi.d.ts", "LiveAbi"],
+  ContentsDrift: ["provider/core/drift.d.ts", "ContentsDrift"],
 };
 // Descriptions written here rather than taken from a declaration.
 const TYPE_TEXT = {
@@ -43,7 +43,7 @@ const TYPE_TEXT = {
 // TypeScript `number` properties of the outputs that are integers.
 const INTEGERS = new Set(["mapId", "entryCount", "keySize", "valueSize", "maxEntries"]);
 // Outputs whose types are declared in TypeScript rather than by zod.
-const TS_TYPES = { LiveAbi: ["provider/abi.d.ts", "LiveAbi"], ContentsDrift: ["provider/dynamic.d.ts", "ContentsDrift"] };
+const TS_TYPES = { LiveAbi: ["provider/core/abi.d.ts", "LiveAbi"], ContentsDrift: ["provider/core/drift.d.ts", "ContentsDrift"] };
 
 function ts() {
   return require("typescript");

@@ -2,7 +2,7 @@
 // Prints what the kernel reports for pinned maps: `node scripts/map-summary.js PIN...`.
 // Used by `npm run demo` after deploying, as an independent look at the result.
 const native = require("../dist/native");
-const { liveAbi } = require("../dist/provider/abi");
+const { liveAbi } = require("../dist/provider/core/abi");
 
 for (const pinPath of process.argv.slice(2)) {
   let map;

@@ -1,10 +1,10 @@
 // pulumi-ebpf: declarative, pinned eBPF maps for Pulumi.
 import * as pulumi from "@pulumi/pulumi";
-import type { LiveAbi } from "../provider/abi";
-import type { CodecDecl } from "../provider/codecs";
-import type { MapFlagName, MapTypeName } from "../provider/maptypes";
-import type { ContentEntry, InnerMapSpec, PinnedMapSpecInput } from "../provider/spec";
-import type { ContentsDrift } from "../provider/dynamic";
+import type { LiveAbi } from "../provider/core/abi";
+import type { CodecDecl } from "../provider/core/codecs";
+import type { MapFlagName, MapTypeName } from "../provider/core/maptypes";
+import type { ContentEntry, InnerMapSpec, PinnedMapSpecInput } from "../provider/core/spec";
+import type { ContentsDrift } from "../provider/core/drift";
 import { stubProvider } from "./stub";
 
 export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, PinnedMapSpecInput, ContentsDrift };

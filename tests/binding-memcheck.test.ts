@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import * as native from "../native/index";
-import { createPinnedMap, deletePinnedMap, observePinnedMap } from "../provider/lifecycle";
-import { checkSpec } from "../provider/spec";
+import { createPinnedMap, deletePinnedMap, observePinnedMap } from "../provider/core/lifecycle";
+import { checkSpec } from "../provider/core/spec";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 
 const FIXTURES = path.resolve(__dirname, "..", "..", "tests", "fixtures");

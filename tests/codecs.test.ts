@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
   CodecDecl, CodecError, CodecSchema, decodePerCpu, encodePerCpu, formatIpv6, makeCodec, perCpuStride,
-} from "../provider/codecs.js";
+} from "../provider/core/codecs.js";
 
 // Asserts encode gives `hex`, and decode(encode(x)) gives `canonical`.
 function roundTrip(decl: CodecDecl, size: number, input: unknown, hex: string, canonical: unknown = input): void {

@@ -11,9 +11,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { createMap } from "../native/index";
-import { provider } from "../provider/dynamic";
-import { isEbpfError } from "../provider/errors";
-import { checkPinLocation, pinnedMapId, STAGING_INFIX } from "../provider/pins";
+import { provider } from "../provider/dynamic/index";
+import { isEbpfError } from "../provider/core/errors";
+import { checkPinLocation, pinnedMapId, STAGING_INFIX } from "../provider/core/pins";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 
 const DIST = path.resolve(__dirname, "..");

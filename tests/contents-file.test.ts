@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { checkSpec, SpecError } from "../provider/spec";
+import { checkSpec, SpecError } from "../provider/core/spec";
 import { deleteU32, dumpU32, updateU32 } from "./fixtures/kernel";
 import { usePulumiStack, REPO_ROOT } from "./fixtures/pulumi";
 

@@ -16,8 +16,8 @@ import {
   checkSpec, compareAbi, createPinnedMap, declaredDigest, deletePinnedMap, ensurePinParent, checkPinLocation,
   isEbpfError, observePinnedMap, pinnedMapId, updatePinnedMap, EbpfError, MAP_TYPES, MAP_TYPE_NAMES, SpecError,
   STAGING_INFIX, flagsToMask, type MapObservation, type MapSpec, type MapTypeName, type PinnedMapSpecInput,
-} from "../provider/index";
-import { kernelMaxCpus, possibleCpuCount } from "../provider/maptypes";
+} from "../provider/core/index";
+import { kernelMaxCpus, possibleCpuCount } from "../provider/core/maptypes";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 import { u32, u64 } from "./fixtures/bytes";
 

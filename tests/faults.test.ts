@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { STAGING_INFIX } from "../provider/pins";
+import { STAGING_INFIX } from "../provider/core/pins";
 import { mountPrivateBpffs, type PrivateBpffs } from "./fixtures/bpffs";
 import { bpftoolDump, bpftoolShow, makeProject, type TempProject } from "./fixtures/stackrun";
 

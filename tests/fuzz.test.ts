@@ -9,10 +9,10 @@ import * as path from "node:path";
 import fc from "fast-check";
 
 import * as native from "../native/index";
-import { CodecError, SCALAR_CODECS, decodePerCpu, encodePerCpu, makeCodec, type CodecDecl } from "../provider/codecs";
-import { provider } from "../provider/dynamic";
-import { MAP_FLAG_NAMES, MAP_TYPE_NAMES } from "../provider/maptypes";
-import { SpecError, checkSpec } from "../provider/spec";
+import { CodecError, SCALAR_CODECS, decodePerCpu, encodePerCpu, makeCodec, type CodecDecl } from "../provider/core/codecs";
+import { provider } from "../provider/dynamic/index";
+import { MAP_FLAG_NAMES, MAP_TYPE_NAMES } from "../provider/core/maptypes";
+import { SpecError, checkSpec } from "../provider/core/spec";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 
 const RUNS = Number(process.env.PULUMI_EBPF_FUZZ_RUNS ?? 2000);

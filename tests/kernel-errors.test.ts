@@ -10,11 +10,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { isEbpfError, type EbpfError } from "../provider/errors";
-import { createPinnedMap } from "../provider/lifecycle";
-import { openPinned, writeEntries } from "../provider/map";
-import { checkSpec } from "../provider/spec";
-import { provider } from "../provider/dynamic";
+import { isEbpfError, type EbpfError } from "../provider/core/errors";
+import { createPinnedMap } from "../provider/core/lifecycle";
+import { openPinned, writeEntries } from "../provider/core/map";
+import { checkSpec } from "../provider/core/spec";
+import { provider } from "../provider/dynamic/index";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 
 const DIST = path.resolve(__dirname, "..");

@@ -65,7 +65,7 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
     assert.deepEqual(files, packed.files, "the dry run lists what the real pack packed");
     const has = (f: string) => files.includes(f);
     for (const f of ["package.json", "README.md", "schema.json", "binding.gyp", "native/src/bpf.cc",
-      "dist/sdk/index.js", "dist/sdk/index.d.ts", "dist/sdk/stub.js", "dist/provider/dynamic.js", "dist/provider/dynamic.d.ts",
+      "dist/sdk/index.js", "dist/sdk/index.d.ts", "dist/sdk/stub.js", "dist/provider/dynamic/index.js", "dist/provider/dynamic/index.d.ts",
       "dist/native/index.js", "dist/native/index.d.ts"]) {
       assert.ok(has(f), `the package lacks ${f}\nit has:\n${files.join("\n")}`);
     }

@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { liveAbi } from "../provider/abi";
-import { PinnedMapSpecInputSchema } from "../provider/spec";
+import { liveAbi } from "../provider/core/abi";
+import { PinnedMapSpecInputSchema } from "../provider/core/spec";
 import { REPO_ROOT, run, runOk } from "./fixtures/packed";
 
 interface PropertySpec { type?: string; $ref?: string; oneOf?: PropertySpec[]; items?: PropertySpec; description?: string }

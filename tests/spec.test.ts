@@ -1,10 +1,10 @@
 // Spec validation: per-type kernel rules, defaults, failure collection,
 // canonical contents. Pure: no kernel needed.
 import assert from "node:assert/strict";
-import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, parseCpuList } from "../provider/maptypes.js";
+import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, parseCpuList } from "../provider/core/maptypes.js";
 import {
   HostInfo, MapSpec, SpecError, canonicalContents, checkSpec, encodeContents, kernelAdjusted,
-} from "../provider/spec.js";
+} from "../provider/core/spec.js";
 
 const HOST: HostInfo = { possibleCpus: 2, kernelMaxCpus: 256, perfMaxStack: 127 };
 const P = "/sys/fs/bpf/test/m";

@@ -2,9 +2,9 @@
 // declared ones (never clear-and-refill), and a digest of managed contents
 // that does not depend on order or notation.
 import { createHash } from "node:crypto";
-import type { MapFd } from "../native";
+import type { MapFd } from "../../native";
 import { deleteKeys, isArrayLike, writeEntries, type RawEntry } from "./map";
-import { faultPoint } from "./pins";
+import { faultPoint } from "./faults";
 
 /** `exact`: the map holds exactly the declared entries; `merge`: only declared keys are managed. */
 export type ContentsPolicy = "exact" | "merge";

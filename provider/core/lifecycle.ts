@@ -14,7 +14,7 @@ import {
 } from "./pins";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
-import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../native";
+import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../../native";
 
 /** What read-back reports about a managed map. */
 export interface MapObservation {

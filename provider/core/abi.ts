@@ -1,7 +1,7 @@
 // ABI comparison: a declared spec against a live map, field by field, after
 // the kernel's own adjustments, so a map the kernel built from a spec always
 // compares equal to it (cilium/ebpf's MapSpec.Compatible, with reasons).
-import type { MapInfo } from "../native";
+import type { MapInfo } from "../../native";
 import { maskToFlags, mapTypeName } from "./maptypes";
 import { kernelAdjusted, type HostInfo, type MapSpec } from "./spec";
 

@@ -8,7 +8,7 @@
 // Rules were measured on 6.18 with raw BPF_MAP_CREATE calls and read back
 // with BPF_OBJ_GET_INFO_BY_FD; "measured:" notes record what the kernel did.
 import { readFileSync } from "node:fs";
-import { possibleCpus } from "../native";
+import { possibleCpus } from "../../native";
 
 /** Map flag name (lower case, no BPF_F_ prefix) → bit, as in the uapi header. */
 export const MAP_FLAGS = {
@@ -311,7 +311,7 @@ export function mapTypeName(id: number): MapTypeName | undefined {
 export const PAGE_SIZE = 4096;
 
 /** The possible-CPU count (sizes per-CPU values) and its parser, from the binding. */
-export { parseCpuList, possibleCpus as possibleCpuCount } from "../native";
+export { parseCpuList, possibleCpus as possibleCpuCount } from "../../native";
 
 let nrCpus: number | undefined;
 /**

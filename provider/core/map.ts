@@ -9,10 +9,10 @@ import {
   openPinnedMap,
   type MapFd,
   type MapInfo,
-} from "../native";
+} from "../../native";
 import { kernelError } from "./errors";
 import { MAP_TYPES, mapTypeName, type MapTypeName } from "./maptypes";
-import { faultPoint } from "./pins";
+import { faultPoint } from "./faults";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
 export interface KernelMapSpec {

@@ -1,7 +1,7 @@
 // Errors of the lifecycle core. One class, EbpfError, with a `kind` that
 // callers test (like cilium/ebpf's sentinel errors wrapped with context), and a
 // message that names the operation, the map, the errno name and a hint.
-import { isBpfError, type BpfError } from "../native";
+import { isBpfError, type BpfError } from "../../native";
 
 /** What went wrong, for callers that branch on it. */
 export type EbpfErrorKind =

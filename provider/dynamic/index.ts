@@ -6,15 +6,16 @@
 // Only types from @pulumi/pulumi are used here; nothing of it is loaded at run
 // time, so this module works in any dynamic-provider host.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { liveAbi, type LiveAbi, compareAbi } from "./abi";
-import { isEbpfError } from "./errors";
+import { liveAbi, type LiveAbi, compareAbi } from "../core/abi";
+import { isEbpfError } from "../core/errors";
+import { contentsDrift, type ContentsDrift } from "../core/drift";
 import {
   createPinnedMap, declaredDigest, deletePinnedMap, observePinnedMap, recreateReasons, updatePinnedMap, type MapObservation,
-} from "./lifecycle";
-import { isDumpable } from "./map";
-import { MAP_TYPES, mapTypeName, maskToFlags, type MapFlagName } from "./maptypes";
-import { canonicalContents, checkSpec, PinnedMapSpecInputSchema, SpecError, type ContentEntry, type MapSpec } from "./spec";
-import { openPinnedMap, type MapInfo } from "../native";
+} from "../core/lifecycle";
+import { isDumpable } from "../core/map";
+import { MAP_TYPES, mapTypeName, maskToFlags, type MapFlagName } from "../core/maptypes";
+import { canonicalContents, checkSpec, PinnedMapSpecInputSchema, SpecError, type ContentEntry, type MapSpec } from "../core/spec";
+import { openPinnedMap, type MapInfo } from "../../native";
 
 /** The output properties a PinnedMap adds to its inputs. */
 export interface PinnedMapOutputs {
@@ -157,36 +158,6 @@ function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents?
 
 // How many drifted keys of each kind a file-mode refresh names.
 const FILE_MODE_DRIFT_KEYS = 20;
-
-/** Keys (in declared notation) whose entries differ between the declaration and the live map. */
-export interface ContentsDrift {
-  added?: unknown[];
-  changed?: unknown[];
-  removed?: unknown[];
-}
-
-/**
- * The per-key difference between declared and live contents, or undefined
- * when they agree. Refresh reports it as the `drift` output, so the CLI's
- * refresh diff names drifted keys even where an index-wise list diff would
- * show every later entry as changed. Keyless maps (queue, stack) have none.
- */
-export function contentsDrift(declared: ContentEntry[], live: ContentEntry[], limit = Infinity): ContentsDrift | undefined {
-  const byKey = (entries: ContentEntry[]) => new Map(entries.filter((entry) => entry.key !== undefined).map((entry) => [JSON.stringify(entry.key), entry]));
-  const want = byKey(declared);
-  const have = byKey(live);
-  const added = [...have.keys()].filter((key) => !want.has(key));
-  const removed = [...want.keys()].filter((key) => !have.has(key));
-  const changed = [...want.keys()].filter((key) => have.has(key) && JSON.stringify(want.get(key)) !== JSON.stringify(have.get(key)));
-  if (added.length + removed.length + changed.length === 0) return undefined;
-  // No undefined members: the engine's Struct encoding refuses them.
-  const drift: ContentsDrift = {};
-  const keys = (list: string[]) => list.slice(0, limit).map((key) => JSON.parse(key) as unknown);
-  if (added.length > 0) drift.added = keys(added);
-  if (changed.length > 0) drift.changed = keys(changed);
-  if (removed.length > 0) drift.removed = keys(removed);
-  return drift;
-}
 
 /** Reads a map this stack does not manage (PinnedMap.get): its ABI and, where decodable as hex, contents. */
 function readUnmanaged(pinPath: string): dynamic.ReadResult {

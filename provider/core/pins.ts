@@ -3,8 +3,9 @@
 // pin is removed only while it still holds the map we own.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isOnBpffs, openPinnedMap, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, type MapFd } from "../native";
+import { isOnBpffs, openPinnedMap, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, type MapFd } from "../../native";
 import { EbpfError, kernelError } from "./errors";
+import { faultPoint } from "./faults";
 
 /** The infix of staging pins; no dots (bpffs refuses dotted names with EPERM). */
 export const STAGING_INFIX = "_pulumi_ebpf_staging_";
@@ -271,17 +272,4 @@ export function unpinIfOwned(pinPath: string, mapId: number): UnpinOutcome {
     throw kernelError("unpin", pinPath, error);
   }
   return "unpinned";
-}
-
-/**
- * Test hook for fault injection: when PULUMI_EBPF_FAULT names this point
- * (points: "populate", "write:N", "before-deletes", "before-rename",
- * "after-rename", "before-unpin"), the process exits at once as if
- * killed, or throws when PULUMI_EBPF_FAULT_MODE=throw.
- */
-export function faultPoint(name: string): void {
-  const wanted = process.env.PULUMI_EBPF_FAULT;
-  if (!wanted || wanted !== name) return;
-  if (process.env.PULUMI_EBPF_FAULT_MODE === "throw") throw new Error(`injected fault at ${name}`);
-  process.kill(process.pid, "SIGKILL");
 }
