@@ -17,6 +17,12 @@ export type EbpfErrorKind =
   | "Incompatible"
   /** The pin holds a map this resource does not own. */
   | "ForeignPin"
+  /** The pin holds a BPF object that is not a map (a program, a link). */
+  | "NotAMap"
+  /** The map is frozen (or the fd read-only), so user space cannot write it. */
+  | "Frozen"
+  /** The caller lacks the privilege or file access the operation needs. */
+  | "Permission"
   /** A bpf(2) command or filesystem call failed. */
   | "Kernel";
 
@@ -32,6 +38,21 @@ export class EbpfError extends Error {
     this.kind = kind;
     this.code = options.code;
   }
+}
+
+/**
+ * The errno name an error carries (`ENOENT`), from a bpf(2) error or a Node
+ * filesystem error; undefined for any other error. The one place errno names
+ * are read from errors.
+ */
+export function errnoOf(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** Whether `error` carries the errno name `code`. */
+export function hasErrno(error: unknown, code: string): boolean {
+  return errnoOf(error) === code;
 }
 
 /** Reports whether `error` is an EbpfError, optionally of the given kind. */
@@ -65,15 +86,20 @@ function hintFor(operation: string, code: string): string | undefined {
 
 /**
  * Wraps a failed bpf(2) or filesystem call with the operation, the map's pin
- * path, the errno name and a hint. Non-errno errors are returned unchanged.
+ * path, the errno name and a hint. The caller, which knows what the call was,
+ * names the kind for the errnos it expects (`{ ENOENT: "PinNotFound" }`);
+ * EPERM/EACCES are "Permission" unless the caller says otherwise, everything
+ * else "Kernel". Non-errno errors are returned unchanged.
  */
-export function kernelError(operation: string, pinPath: string, error: unknown): Error {
+export function kernelError(
+  operation: string, pinPath: string, error: unknown, kinds: Partial<Record<string, EbpfErrorKind>> = {},
+): Error {
   if (error instanceof EbpfError) return error;
-  const code = isBpfError(error) ? error.code : (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== "string") return error instanceof Error ? error : new Error(String(error));
+  const code = errnoOf(error);
+  if (code === undefined) return error instanceof Error ? error : new Error(String(error));
   const command = isBpfError(error) ? ` (${(error as BpfError).command})` : "";
   const text = hintFor(operation, code);
   const hint = text ? `: ${text}` : "";
-  const kind: EbpfErrorKind = code === "ENOENT" && /open|read|get/i.test(operation) ? "PinNotFound" : "Kernel";
+  const kind: EbpfErrorKind = kinds[code] ?? (code === "EPERM" || code === "EACCES" ? "Permission" : "Kernel");
   return new EbpfError(kind, `${operation} ${pinPath}${command} failed with ${code}${hint}`, { cause: error, code });
 }

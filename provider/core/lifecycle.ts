@@ -194,7 +194,7 @@ function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | 
   }
   if (delta.upserts.length === 0 && delta.deletes.length === 0) return live;
   if (readLiveState(map).frozen) {
-    throw new EbpfError("Kernel", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
+    throw new EbpfError("Frozen", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
   }
   applyDelta(map, delta, spec.pinPath);
   return afterDelta(typeId, live, delta, map.valueBytes);

@@ -108,7 +108,7 @@ export function openPinned(pinPath: string, access: "rw" | "ro" = "rw"): MapFd {
   try {
     return openPinnedMap(pinPath, access);
   } catch (error) {
-    throw kernelError("open pinned map", pinPath, error);
+    throw kernelError("open pinned map", pinPath, error, { ENOENT: "PinNotFound" });
   }
 }
 
@@ -167,7 +167,7 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
       );
     }
   } catch (error) {
-    throw kernelError("write entries of", label, error);
+    throw kernelError("write entries of", label, error, { EPERM: "Frozen" });
   } finally {
     resolved.close();
   }
@@ -200,7 +200,7 @@ export function deleteKeys(map: MapFd, keys: Buffer[], label: string): void {
     }
     keys.forEach((key) => map.delete(key));
   } catch (error) {
-    throw kernelError("delete entries of", label, error);
+    throw kernelError("delete entries of", label, error, { EPERM: "Frozen" });
   }
 }
 

@@ -203,7 +203,7 @@ export function pinnedMapId(pinPath: string): number | undefined {
     map = openPinnedMap(pinPath, "ro");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw kernelError("open", pinPath, error);
+    throw kernelError("open", pinPath, error, { ENOENT: "PinNotFound" });
   }
   try {
     return map.info.id;
