@@ -387,7 +387,7 @@ export function updatePinnedMap(
             });
             observation.createdDirectories = pinned.createdDirectories;
             faultPoint("after-pin-new-path");
-            unpinIfOwned(oldSpec.pinPath, current.info.id, (what) => warn(`left the old pin in place: ${what}`));
+            unpinIfOwned(oldSpec.pinPath, current.info.id, (what) => warn(`left ${oldSpec.pinPath} in place: ${what}`));
           } finally {
             removeTrace();
           }

@@ -427,6 +427,7 @@ export function pinInto(
   try {
     removeStaleStagingPinsIn(dir, name);
     const staging = stagingName(name, [mapId]);
+    faultPoint("before-pin");
     try {
       dir.pin(map, staging);
     } catch (error) {
@@ -603,9 +604,9 @@ export function unpinIfOwned(pinPath: string, mapId: number, onForeign: (what: s
     }
     try {
       dir.rename(held, dir, name, RENAME_NOREPLACE);
-      onForeign(`${pinPath} holds ${describeContent(content)}`);
+      onForeign(`it holds ${describeContent(content)}`);
     } catch {
-      onForeign(`${pinPath} held ${describeContent(content)}, and the path was taken meanwhile; it is kept pinned at ${path.join(dir.path, held)}`);
+      onForeign(`it held ${describeContent(content)}, and the path was taken meanwhile, so that stays pinned at ${path.join(dir.path, held)}`);
     }
     return "foreign";
   } finally {
