@@ -107,7 +107,7 @@ describe("pin safety", function () {
 
   describe("races against a process that swaps a foreign map in and out of the pin", function () {
     it(`a new-map swap (update with an ABI change) never unpins the foreign map (${ROUNDS} rounds)`, async function () {
-      const counts = { ok: 0, refused: 0, lost: 0, oursLost: 0 };
+      const counts = { ok: 0, refused: 0, lost: 0, oursLost: 0, parked: 0 };
       for (let round = 0; round < ROUNDS; round++) {
         const dir = bpffs().dir(`swap${round}`);
         const pinPath = path.join(dir, "m");
@@ -127,16 +127,18 @@ describe("pin safety", function () {
         const ids = pinnedIdsBelow(dir);
         if (!ids.has(foreignId)) counts.lost++;
         if (!ids.has(newId ?? owned)) counts.oursLost++;
+        // Parked: something left at a staging name (kept pinned, but not at its path).
+        if (fs.readdirSync(dir).some((name) => name.includes(STAGING_INFIX))) counts.parked++;
       }
       // eslint-disable-next-line no-console
-      console.log(`      swap: ok=${counts.ok} refused=${counts.refused} lost=${counts.lost} (ours lost=${counts.oursLost})`);
+      console.log(`      swap: ok=${counts.ok} refused=${counts.refused} lost=${counts.lost} (ours lost=${counts.oursLost}, parked=${counts.parked})`);
       assert.equal(counts.ok + counts.refused, ROUNDS);
       assert.equal(counts.lost, 0, "no foreign map may be unpinned");
       assert.equal(counts.oursLost, 0, "our map stays pinned somewhere");
     });
 
     it(`delete never unpins the foreign map (${ROUNDS} rounds)`, async function () {
-      const counts = { ok: 0, refused: 0, lost: 0 };
+      const counts = { ok: 0, refused: 0, lost: 0, parked: 0 };
       for (let round = 0; round < ROUNDS; round++) {
         const dir = bpffs().dir(`delete${round}`);
         const pinPath = path.join(dir, "m");
@@ -148,9 +150,10 @@ describe("pin safety", function () {
         const ids = pinnedIdsBelow(dir);
         // Lost: the foreign map is unpinned ("unpinned" must mean ours went).
         if (!ids.has(foreignId) || (outcome === "unpinned" && ids.has(owned))) counts.lost++;
+        if (fs.readdirSync(dir).some((name) => name.includes(STAGING_INFIX))) counts.parked++;
       }
       // eslint-disable-next-line no-console
-      console.log(`      delete: ok=${counts.ok} refused=${counts.refused} lost=${counts.lost}`);
+      console.log(`      delete: ok=${counts.ok} refused=${counts.refused} lost=${counts.lost} (parked=${counts.parked})`);
       assert.equal(counts.lost, 0, "no foreign map may be unpinned");
     });
   });
