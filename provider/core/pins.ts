@@ -489,14 +489,16 @@ function retireExchanged(dir: DirFd, name: string, staging: string, newId: numbe
       dir.rename(staging, dir, name, RENAME_EXCHANGE);
     } catch (error) {
       if (!hasErrno(error, "ENOENT")) throw kernelError("put back the pin at", pinPath, error);
-      // The pin path went away: move the foreign object back plainly.
+      // The pin path went away meanwhile: move the foreign object back plainly
+      // (our new map went with the path); if the path was retaken, it stays.
+      let movedBack = true;
       try {
         dir.rename(staging, dir, name, RENAME_NOREPLACE);
-        throw new EbpfError("ForeignPin", `${foreign}; it was put back, and the new map discarded`);
-      } catch (inner) {
-        if (isEbpfError(inner)) throw inner;
-        break;
+      } catch {
+        movedBack = false;
       }
+      if (movedBack) throw new EbpfError("ForeignPin", `${foreign}; it was put back`);
+      break;
     }
     const back = inspectPin(dir, staging);
     if (back.kind === "missing") throw new EbpfError("ForeignPin", `${foreign}; it was put back, and the new map discarded`);
