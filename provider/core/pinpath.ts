@@ -38,12 +38,23 @@ const PATH_BYTES_MAX = 4095;
  * and the pin layer checks the directories it creates. Symlinks and the
  * bpffs magic are checked by the pin layer too.
  */
-export const PinPathSchema = z.string({ error: "must be a string" }).superRefine((p, ctx) => {
+export const PinPathSchema = z.string({ error: "must be a string" }).superRefine((p, ctx) => pinPathRule(p, ctx, true));
+
+/**
+ * The pin path of a map that is only read (an inner map a map of maps
+ * refers to): PinPathSchema's rules except the staging namespace and the
+ * room for a staging suffix, which matter only where the pin layer pins.
+ */
+export const ExistingPinPathSchema = z.string({ error: "must be a string" }).superRefine((p, ctx) => pinPathRule(p, ctx, false));
+
+function pinPathRule(p: string, ctx: z.RefinementCtx, pinnedHere: boolean): void {
   const add = (message: string) => ctx.addIssue({ code: "custom", message });
   if (p.includes("\0")) return add(`${JSON.stringify(p)} contains a NUL byte (no path can)`);
   if (!p.startsWith("/")) return add(`${JSON.stringify(p)} is not an absolute path`);
   const bytes = Buffer.byteLength(p);
-  if (bytes + STAGING_SUFFIX_MAX > PATH_BYTES_MAX) {
+  const suffix = pinnedHere ? STAGING_SUFFIX_MAX : 0;
+  if (bytes + suffix > PATH_BYTES_MAX) {
+    if (!pinnedHere) return add(`is ${bytes} bytes long; at most ${PATH_BYTES_MAX} (PATH_MAX with the NUL)`);
     return add(`is ${bytes} bytes long; at most ${PATH_BYTES_MAX - STAGING_SUFFIX_MAX} bytes, so that the staging name beside it (up to ${STAGING_SUFFIX_MAX} more bytes) stays within PATH_MAX (4096 with the NUL)`);
   }
   const parts = p.slice(1).split("/");
@@ -52,11 +63,11 @@ export const PinPathSchema = z.string({ error: "must be a string" }).superRefine
   if (p === BPFFS_HOME) return add(`${p} is the bpffs root itself; pin below it`);
   const name = parts[parts.length - 1]!;
   if (name.includes(".")) return add(`the pin name ${JSON.stringify(name)} contains "." (bpffs refuses dotted names with EPERM)`);
-  if (name.includes(STAGING_INFIX)) {
+  if (pinnedHere && name.includes(STAGING_INFIX)) {
     return add(`the pin name ${JSON.stringify(name)} contains ${JSON.stringify(STAGING_INFIX)}, which is reserved for the staging pins beside a pin`);
   }
   const nameBytes = Buffer.byteLength(name);
-  if (nameBytes + STAGING_SUFFIX_MAX > NAME_MAX) {
+  if (pinnedHere && nameBytes + STAGING_SUFFIX_MAX > NAME_MAX) {
     return add(`the pin name is ${nameBytes} bytes long; at most ${NAME_MAX - STAGING_SUFFIX_MAX} bytes, so that its staging name (up to ${STAGING_SUFFIX_MAX} more bytes) stays within NAME_MAX (${NAME_MAX})`);
   }
   if (p.startsWith(`${BPFFS_HOME}/`)) {
@@ -64,5 +75,4 @@ export const PinPathSchema = z.string({ error: "must be a string" }).superRefine
     if (dotted) return add(`the directory ${JSON.stringify(dotted)} contains "." (bpffs refuses dotted names with EPERM)`);
   }
   if (parts.some((c) => Buffer.byteLength(c) > NAME_MAX)) return add(`has a component longer than NAME_MAX (${NAME_MAX} bytes)`);
-  return undefined;
-});
+}
