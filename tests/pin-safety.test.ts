@@ -355,6 +355,17 @@ describe("pin safety", function () {
     };
     const stagingBelow = (dir: string) => entriesBelow(dir).filter((name) => name.includes(STAGING_INFIX));
 
+    it("killed after pinning at the new path, then destroyed instead of re-run: the old map and the trace pin go", function () {
+      const dir = bpffs().dir("move-then-delete");
+      const oldSpec = hashSpec(path.join(dir, "a", "m"));
+      const newSpec = hashSpec(path.join(dir, "b", "m"), { maxEntries: 16 });
+      const owned = createPinnedMap(oldSpec).mapId;
+      killedUpdate(oldSpec, newSpec, owned, "after-pin-new-path");
+      assert.equal(stagingBelow(path.join(dir, "a")).length, 1, "the trace pin");
+      assert.equal(deletePinnedMap(oldSpec.pinPath, owned), "unpinned");
+      assert.deepEqual(fs.readdirSync(path.join(dir, "a")), [], "old pin and trace are gone");
+    });
+
     for (const fault of ["before-rename", "after-pin-new-path", "before-unpin"]) {
       it(`killed at ${fault}: no map lost; re-running the same update converges`, function () {
         const dir = bpffs().dir(`move-${fault}`);

@@ -602,6 +602,8 @@ export function unpinIfOwned(pinPath: string, mapId: number, onForeign: (what: s
     const content = inspectPin(dir, held);
     if (content.kind === "map" && (content.id === mapId || recoverSwapIn(dir, name, mapId, content.id))) {
       unlinkIfHolds(dir, held, content.id);
+      // A dead run's staging or move-trace pins of this name go too.
+      removeStaleStagingPinsIn(dir, name);
       return "unpinned";
     }
     try {
