@@ -12,13 +12,21 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
-  DirFd, isOnBpffs, NotAMapError, openPinnedMap, RENAME_EXCHANGE, RENAME_NOREPLACE, type MapFd,
+  isOnBpffs, NotAMapError, openPinnedMap, RENAME_EXCHANGE, RENAME_NOREPLACE, type DirFd, type MapFd,
 } from "../../native";
 import { EbpfError, hasErrno, isEbpfError, kernelError } from "./errors";
 import { faultPoint } from "./faults";
-import { PinPathSchema, STAGING_INFIX } from "./pinpath";
+import { DIRECTORY_HINTS, MOUNT_HINT, openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+import { PinPathSchema } from "./pinpath";
+import {
+  describeContent, inspectPin, listNames, ownerGone, parseStagingName, removeStaleStagingPinsIn, stagingName, unlinkIfHolds,
+} from "./staging";
 
 export { STAGING_INFIX } from "./pinpath";
+export { openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+export {
+  describeContent, inspectPin, removeStaleStagingPins, removeStaleStagingPinsIn, stagingName, type PinContent,
+} from "./staging";
 
 /** Ownership and mode applied to a pin file. */
 export interface PinPermissions {
@@ -26,17 +34,6 @@ export interface PinPermissions {
   uid?: number;
   gid?: number;
 }
-
-const MOUNT_HINT = "mount one with `mount -t bpf bpf /sys/fs/bpf` (or choose a path under an existing bpffs mount)";
-
-// Hints for errnos of directory and pin operations, where the generic hints
-// (ENOENT "nothing is pinned there", EACCES "run as root") would mislead.
-const DIRECTORY_HINTS: Record<string, string> = {
-  ENOENT: "a directory on the way does not exist (it was removed meanwhile); run again",
-  EACCES: "the directory's mode or owner does not let this user in; check them with `ls -ld` on each directory of the path",
-  ELOOP: "a component of the path is a symlink (it changed since the path was checked); use the real path",
-  ENOTDIR: "a component of the path is not a directory (it changed since the path was checked)",
-};
 
 /**
  * Checks that `pinPath` is a safe place for a pin and returns it: no NUL,
@@ -92,83 +89,6 @@ export function checkPinLocation(pinPath: string): string {
   return pinPath;
 }
 
-/** The verified directory of a pin, the pin's name in it, and the directories the walk created. */
-export interface PinParent {
-  dir: DirFd;
-  name: string;
-  /** Directories this walk created, outermost first. */
-  created: string[];
-}
-
-function onBpffs(dir: DirFd): boolean {
-  try {
-    return dir.isOnBpffs();
-  } catch (error) {
-    throw kernelError("inspect the filesystem of", dir.path, error, {}, DIRECTORY_HINTS);
-  }
-}
-
-/**
- * Opens the directory of `pinPath` by walking from "/" one component at a
- * time with O_PATH|O_NOFOLLOW directory fds, so no symlink is followed and
- * every later name is resolved in the directory verified here. With
- * `create`, missing directories are made (mkdirat, `mode`, default 0700: a
- * pin's mode is no security boundary, so directories are where access is
- * restricted), each only inside a directory on bpffs. The final directory
- * must be on bpffs. Throws EbpfError: "UnsafePath" (a symlink or
- * non-directory on the way), "NotBpffs", "PinNotFound" (a missing directory,
- * without `create`), "Permission", "Kernel". The caller closes `dir`.
- */
-export function openPinParent(pinPath: string, options: { create: boolean; mode?: number }): PinParent {
-  const components = path.dirname(pinPath).split("/").filter((part) => part !== "");
-  let dir = DirFd.root();
-  const created: string[] = [];
-  try {
-    for (const part of components) {
-      const next = path.join(dir.path, part);
-      let child: DirFd | undefined;
-      try {
-        child = dir.openDir(part);
-      } catch (error) {
-        if (!options.create || !hasErrno(error, "ENOENT")) throw directoryError(pinPath, next, error);
-      }
-      if (child === undefined) {
-        if (!onBpffs(dir)) {
-          throw new EbpfError("NotBpffs", `cannot create ${next}: its parent is not on a bpffs mount; ${MOUNT_HINT}`);
-        }
-        try {
-          dir.mkdir(part, options.mode ?? 0o700);
-          created.push(next);
-        } catch (error) {
-          if (!hasErrno(error, "EEXIST")) throw kernelError("create directory", next, error, {}, DIRECTORY_HINTS);
-        }
-        try {
-          child = dir.openDir(part);
-        } catch (error) {
-          throw directoryError(pinPath, next, error);
-        }
-      }
-      dir.close();
-      dir = child;
-    }
-    if (!onBpffs(dir)) {
-      throw new EbpfError("NotBpffs", `pinPath ${pinPath}: ${dir.path} is not on a bpffs mount; ${MOUNT_HINT}`);
-    }
-    return { dir, name: path.basename(pinPath), created };
-  } catch (error) {
-    dir.close();
-    removeEmptyDirectories(created);
-    throw error;
-  }
-}
-
-function directoryError(pinPath: string, directory: string, error: unknown): Error {
-  if (hasErrno(error, "ELOOP") || hasErrno(error, "ENOTDIR")) {
-    return new EbpfError("UnsafePath", `pinPath ${pinPath} passes through ${directory}, which is a symlink or not a directory (it changed since the path was checked); use the real path`, { cause: error, code: (error as NodeJS.ErrnoException).code });
-  }
-  return kernelError("open directory", directory, error, { ENOENT: "PinNotFound" }, DIRECTORY_HINTS);
-}
-
 /**
  * Creates the missing parent directories of `pinPath` (see openPinParent)
  * and returns the ones it created, outermost first. Throws like
@@ -178,160 +98,6 @@ export function ensurePinParent(pinPath: string, mode = 0o700): string[] {
   const parent = openPinParent(pinPath, { create: true, mode });
   parent.dir.close();
   return parent.created;
-}
-
-// ---------------------------------------------------------------- identity
-
-let selfStart: string | undefined;
-
-/** The start time (clock ticks after boot, /proc/<pid>/stat field 22) of process `pid`, or undefined if it does not run. */
-function startTimeOf(pid: number): string | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  return text.slice(text.lastIndexOf(")") + 2).split(" ")[19];
-}
-
-function selfIdentity(): { pid: number; start: string } {
-  selfStart ??= startTimeOf(process.pid) ?? "0";
-  return { pid: process.pid, start: selfStart };
-}
-
-/**
- * The private name beside the pin `name` under which this process stages or
- * retires map `ids[0]` (`ids[1]`: the map a pin move installs elsewhere):
- * `<name>_pulumi_ebpf_staging_<pid>_<start time>_<id>[_<id>]`. The pid and
- * start time identify this process beyond pid reuse; the ID is what the pin
- * must hold for anyone to remove it once this process is gone.
- */
-export function stagingName(name: string, ids: number[], identity = selfIdentity()): string {
-  return `${name}${STAGING_INFIX}${identity.pid}_${identity.start}_${ids.join("_")}`;
-}
-
-interface StagingName {
-  pid: number;
-  start: string;
-  ids: number[];
-}
-
-const NUMBER = "(0|[1-9][0-9]*)";
-const STAGING_TAIL = new RegExp(`^${NUMBER}_${NUMBER}_${NUMBER}(?:_${NUMBER})?$`);
-
-/** Parses `candidate` as a staging name beside the pin `name`, exactly; undefined if it is not one. */
-function parseStagingName(name: string, candidate: string): StagingName | undefined {
-  const prefix = `${name}${STAGING_INFIX}`;
-  if (!candidate.startsWith(prefix)) return undefined;
-  const match = STAGING_TAIL.exec(candidate.slice(prefix.length));
-  if (!match) return undefined;
-  const ids = [Number(match[3]), ...(match[4] === undefined ? [] : [Number(match[4])])];
-  if (ids.some((id) => id > 0xffffffff) || Number(match[1]) > 4194304) return undefined;
-  return { pid: Number(match[1]), start: match[2]!, ids };
-}
-
-/** Whether the process that made staging name `staging` no longer runs (same pid and start time). */
-function ownerGone(staging: StagingName): boolean {
-  return startTimeOf(staging.pid) !== staging.start;
-}
-
-/** What a pin holds. */
-export type PinContent =
-  | { kind: "missing" }
-  | { kind: "map"; id: number }
-  /** A program, a link, a symlink or a directory. */
-  | { kind: "other"; what: string };
-
-/** Describes pin contents for messages: "map 12", "a BPF program". */
-export function describeContent(content: PinContent): string {
-  if (content.kind === "map") return `map ${content.id}`;
-  if (content.kind === "missing") return "nothing";
-  return `a ${content.what}`;
-}
-
-/**
- * What the pin `name` in `dir` holds: its object kind and, for a map, its
- * ID. Throws EbpfError on errors other than a missing pin.
- */
-export function inspectPin(dir: DirFd, name: string): PinContent {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(dir.procPath(name));
-  } catch (error) {
-    if (hasErrno(error, "ENOENT")) return { kind: "missing" };
-    throw kernelError("inspect", path.join(dir.path, name), error, {}, DIRECTORY_HINTS);
-  }
-  if (stat.isSymbolicLink()) return { kind: "other", what: "symlink" };
-  if (stat.isDirectory()) return { kind: "other", what: "directory" };
-  let map: MapFd;
-  try {
-    map = dir.openMap(name, "ro");
-  } catch (error) {
-    if (error instanceof NotAMapError) return { kind: "other", what: `BPF ${error.objectKind}` };
-    if (hasErrno(error, "ENOENT")) return { kind: "missing" };
-    throw kernelError("open", path.join(dir.path, name), error);
-  }
-  try {
-    return { kind: "map", id: map.info.id };
-  } finally {
-    map.close();
-  }
-}
-
-/** Unlinks the private pin `name` if it holds map `mapId`; returns whether it did. */
-function unlinkIfHolds(dir: DirFd, name: string, mapId: number): boolean {
-  const content = inspectPin(dir, name);
-  if (content.kind !== "map" || content.id !== mapId) return false;
-  try {
-    dir.unlink(name);
-  } catch (error) {
-    if (hasErrno(error, "ENOENT")) return false;
-    throw kernelError("unpin", path.join(dir.path, name), error);
-  }
-  return true;
-}
-
-function listNames(dir: DirFd): string[] {
-  try {
-    return fs.readdirSync(dir.procPath(""));
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Removes staging pins beside the pin `name` in `dir` that provably are
- * stale staging pins: the name parses exactly, the process it names (pid and
- * start time) no longer runs, and the pin holds the map whose ID the name
- * carries. Anything else (look-alike names, a staging pin that holds another
- * map, a live process's) is left alone. Returns the removed paths.
- */
-export function removeStaleStagingPinsIn(dir: DirFd, name: string): string[] {
-  const removed: string[] = [];
-  for (const candidate of listNames(dir)) {
-    const staging = parseStagingName(name, candidate);
-    if (!staging || !ownerGone(staging)) continue;
-    if (unlinkIfHolds(dir, candidate, staging.ids[0]!)) removed.push(path.join(dir.path, candidate));
-  }
-  return removed;
-}
-
-/** removeStaleStagingPinsIn beside `pinPath`; nothing when its directory does not exist. */
-export function removeStaleStagingPins(pinPath: string): string[] {
-  let parent: PinParent;
-  try {
-    parent = openPinParent(pinPath, { create: false });
-  } catch (error) {
-    if (isEbpfError(error, "PinNotFound")) return [];
-    throw error;
-  }
-  try {
-    return removeStaleStagingPinsIn(parent.dir, parent.name);
-  } finally {
-    parent.dir.close();
-  }
 }
 
 function checkPermissions(permissions: PinPermissions): void {
@@ -362,38 +128,6 @@ function applyPermissionsTo(target: string, shownAs: string, permissions: PinPer
 /** Applies mode/uid/gid to a pin file. Throws EbpfError "Permission" for out-of-range values, or a wrapped error. */
 export function applyPermissions(pinPath: string, permissions: PinPermissions | undefined): void {
   if (permissions) applyPermissionsTo(pinPath, pinPath, permissions);
-}
-
-/**
- * Removes each directory of `directories` that is empty, innermost first,
- * and stops at the first one that is not (rmdir refuses non-empty ones;
- * nothing is removed recursively). Each is reached by a verified walk and
- * must still be a directory on bpffs. Returns the removed ones.
- */
-export function removeEmptyDirectories(directories: string[]): string[] {
-  const removed: string[] = [];
-  for (const directory of [...directories].sort((a, b) => b.length - a.length)) {
-    let parent: PinParent;
-    try {
-      parent = openPinParent(directory, { create: false });
-    } catch {
-      break;
-    }
-    try {
-      const child = parent.dir.openDir(parent.name);
-      const isBpffs = child.isOnBpffs();
-      child.close();
-      if (!isBpffs) break;
-      parent.dir.rmdir(parent.name);
-      removed.push(directory);
-    } catch {
-      // Not empty, gone, or no longer a directory: leave it and what is above it.
-      break;
-    } finally {
-      parent.dir.close();
-    }
-  }
-  return removed;
 }
 
 // ---------------------------------------------------------------- pinning
@@ -472,7 +206,7 @@ export function pinInto(
 /**
  * After RENAME_EXCHANGE put map `newId` at `name`, `staging` holds what was
  * there. Unlinks it only if it is map `expectedId`; otherwise exchanges it
- * back (a few times, should a third party swap again meanwhile), discards
+ * back (up to 8 times, should a third party swap again meanwhile), discards
  * the new map and throws "ForeignPin". Never unlinks anything but `expectedId`
  * or the new map.
  */
@@ -484,7 +218,7 @@ function retireExchanged(dir: DirFd, name: string, staging: string, newId: numbe
     return;
   }
   const foreign = `${pinPath} held ${describeContent(taken)}, not map ${expectedId} that was to be replaced`;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < 8; attempt++) {
     try {
       dir.rename(staging, dir, name, RENAME_EXCHANGE);
     } catch (error) {
