@@ -236,7 +236,12 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): { map: 
  * `spec.ifExists` decides: "fail" throws EbpfError "PinExists"; "adopt" takes
  * the existing map over if its ABI matches (else EbpfError "Incompatible"
  * naming each differing field) and reconciles its contents; "replace" swaps a
- * new map in atomically. On failure nothing new is pinned and no fd is left open.
+ * new map in atomically, and fails with "ForeignPin" (the new map discarded,
+ * what the swap took out put back) if the path held another object by then.
+ * A program or link at the path is "NotAMap" whatever ifExists says. The
+ * observation's `createdDirectories` lists the directories made for the pin.
+ * On failure nothing new is pinned, no directory made is left, and no fd is
+ * left open.
  */
 export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservation {
   checkPinLocation(spec.pinPath);
@@ -343,9 +348,13 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
  * recreateReasons, or live ABI drift) a complete new map is built beside the
  * old one and renamed over the pin, which never goes missing; on failure the
  * old map stays pinned and untouched. Throws EbpfError "ForeignPin" when the
- * pin holds a map this resource does not own. `contentsChanged`, when the
- * caller knows it (e.g. from recorded digests), overrides comparing the two
- * specs' contents.
+ * pin holds a map this resource does not own (or a swap would take out
+ * another object than the owned map), "NotAMap" when it holds a program or
+ * link. When pinPath changes too, a second pin of the old map naming the new
+ * one is kept beside the old path until the old pin is gone, so a re-run
+ * after a kill in between finishes the move (finishInterruptedMove) instead
+ * of finding the new path taken. `contentsChanged`, when the caller knows it
+ * (e.g. from recorded digests), overrides comparing the two specs' contents.
  */
 export function updatePinnedMap(
   oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn, contentsChanged?: boolean,
