@@ -82,6 +82,13 @@ interface Addon {
   mapGetFdById(id: number, openFlags: number): number;
   close(fd: number): void;
   renameat2(oldPath: string, newPath: string, flags: number): void;
+  openDirAt(dirFd: number | null, name: string): number;
+  mkdirAt(dirFd: number, name: string, mode: number): void;
+  unlinkAt(dirFd: number, name: string, flags: number): void;
+  renameAt2(oldDirFd: number, oldName: string, newDirFd: number, newName: string, flags: number): void;
+  fstatfsType(fd: number): number;
+  objPinAt(fd: number, dirFd: number, name: string): void;
+  objGetAt(dirFd: number, name: string, fileFlags: number): number;
 }
 
 /** Update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and the element flag BPF_F_LOCK. */
@@ -95,6 +102,8 @@ export const BPF_F_WRONLY = 1 << 4;
 /** renameat2(2) flags. */
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
+/** unlinkat(2) flag: remove an (empty) directory. */
+export const AT_REMOVEDIR = 0x200;
 /** statfs(2) f_type of a bpffs mount (linux/magic.h). */
 export const BPF_FS_MAGIC = 0xcafe4a11;
 
@@ -333,10 +342,151 @@ export function createMap(attrs: MapCreateAttrs): MapFd {
   return new MapFd(addon.mapCreate(attrs));
 }
 
-/** BPF_OBJ_GET of a pinned map, read-write or read-only/write-only. Throws a BpfError (ENOENT: no pin). */
+/** What kind of BPF object an fd refers to: "map", "program", "link", or the raw anon-inode name. */
+export type BpfObjectKind = "map" | "program" | "link" | string;
+
+/**
+ * The kind of BPF object `fd` refers to, from the anon inode's name
+ * (/proc/self/fd/<fd> reads "anon_inode:bpf-map", "anon_inode:bpf-prog",
+ * "anon_inode:bpf_link"). Program and map IDs are separate counters, so an ID
+ * alone cannot tell a map from a program. Throws if the link cannot be read.
+ */
+export function objectKindOf(fd: number): BpfObjectKind {
+  const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  switch (target) {
+    case "anon_inode:bpf-map": return "map";
+    case "anon_inode:bpf-prog": return "program";
+    case "anon_inode:bpf_link": case "anon_inode:bpf-link": return "link";
+    default: return target;
+  }
+}
+
+/** Thrown when a pin holds a BPF object that is not a map; `objectKind` says what it holds. */
+export class NotAMapError extends Error {
+  readonly objectKind: BpfObjectKind;
+  constructor(objectKind: BpfObjectKind, where: string) {
+    super(`${where} holds a BPF ${objectKind}, not a map`);
+    this.name = "NotAMapError";
+    this.objectKind = objectKind;
+  }
+}
+
+// Wraps an fd from BPF_OBJ_GET in a MapFd only if it is a map (closing it and
+// throwing NotAMapError otherwise): a program's info would read as a map's.
+function mapFdOfObject(fd: number, where: string): MapFd {
+  let kind: BpfObjectKind;
+  try {
+    kind = objectKindOf(fd);
+  } catch (error) {
+    addon.close(fd);
+    throw error;
+  }
+  if (kind !== "map") {
+    addon.close(fd);
+    throw new NotAMapError(kind, where);
+  }
+  return new MapFd(fd);
+}
+
+function fileFlagsOf(access: "rw" | "ro" | "wo"): number {
+  return access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
+}
+
+/**
+ * BPF_OBJ_GET of a pinned map, read-write or read-only/write-only. Throws a
+ * BpfError (ENOENT: no pin), or NotAMapError when the pin holds a program or
+ * a link.
+ */
 export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo" = "rw"): MapFd {
-  const fileFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
-  return new MapFd(addon.objGet(pinPath, fileFlags));
+  return mapFdOfObject(addon.objGet(pinPath, fileFlagsOf(access)), pinPath);
+}
+
+/**
+ * An open directory (an O_PATH fd, opened without following a symlink),
+ * owned by this object, and the bpffs operations relative to it: names are
+ * resolved in this very directory, whatever happens to the path it was
+ * reached by. close() is idempotent; a finalizer closes a forgotten fd.
+ * Every method throws an Error with `code` (the errno name) on failure.
+ */
+export class DirFd {
+  #fd: number;
+  /** The path this directory was reached by (for messages only). */
+  readonly path: string;
+
+  /** Takes ownership of `fd`, a directory reached by `dirPath`. */
+  constructor(fd: number, dirPath: string) {
+    this.#fd = fd;
+    this.path = dirPath;
+    finalizer.register(this, fd, this);
+  }
+
+  /** Opens "/" (the start of every walk). */
+  static root(): DirFd {
+    return new DirFd(addon.openDirAt(null, "/"), "/");
+  }
+
+  /** The raw fd number. Throws if closed. */
+  get fd(): number {
+    if (this.#fd < 0) throw new Error("directory fd is closed");
+    return this.#fd;
+  }
+
+  /** Closes the fd; a second call does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    finalizer.unregister(this);
+    addon.close(fd);
+  }
+
+  /** Opens the subdirectory `name`; ELOOP or ENOTDIR when it is a symlink or not a directory. */
+  openDir(name: string): DirFd {
+    return new DirFd(addon.openDirAt(this.fd, name), path.join(this.path, name));
+  }
+
+  /** mkdirat(2) of `name` with `mode`; EEXIST when it exists. */
+  mkdir(name: string, mode: number): void {
+    addon.mkdirAt(this.fd, name, mode);
+  }
+
+  /** Whether this directory lies on a bpffs mount (fstatfs magic). */
+  isOnBpffs(): boolean {
+    return addon.fstatfsType(this.fd) === BPF_FS_MAGIC;
+  }
+
+  /** BPF_OBJ_PIN of `map` at `name` in this directory; EEXIST if taken (never replaces). */
+  pin(map: MapFd, name: string): void {
+    addon.objPinAt(map.fd, this.fd, name);
+  }
+
+  /** BPF_OBJ_GET of the map pinned at `name`; ENOENT if none, NotAMapError if it is no map. */
+  openMap(name: string, access: "rw" | "ro" | "wo" = "rw"): MapFd {
+    return mapFdOfObject(addon.objGetAt(this.fd, name, fileFlagsOf(access)), path.join(this.path, name));
+  }
+
+  /** renameat2(2) of `name` to `toName` in `toDir`; flags RENAME_NOREPLACE or RENAME_EXCHANGE. */
+  rename(name: string, toDir: DirFd, toName: string, flags: number): void {
+    addon.renameAt2(this.fd, name, toDir.fd, toName, flags);
+  }
+
+  /** unlinkat(2) of the pin `name`. */
+  unlink(name: string): void {
+    addon.unlinkAt(this.fd, name, 0);
+  }
+
+  /** unlinkat(2, AT_REMOVEDIR) of the directory `name`; ENOTEMPTY when it is not empty. */
+  rmdir(name: string): void {
+    addon.unlinkAt(this.fd, name, AT_REMOVEDIR);
+  }
+
+  /**
+   * A path that resolves to `name` in this very directory through
+   * /proc/self/fd, for the calls Node has no *at form of (chmod, chown).
+   */
+  procPath(name: string): string {
+    return `/proc/self/fd/${this.fd}/${name}`;
+  }
 }
 
 /** BPF_MAP_GET_FD_BY_ID; throws a BpfError (ENOENT: no such map). */

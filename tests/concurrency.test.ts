@@ -61,6 +61,34 @@ describe("concurrency", function () {
     project.ok(["destroy", "--yes", "--skip-preview", "--stack", "first"]);
   });
 
+  it("two stacks creating the same pin path at once: exactly one create succeeds, the other fails with PinExists, the winner's map is intact", async function () {
+    const pin = path.join(bpffs.root, "race", "m");
+    project.initStack("race-a", { pin, contents: declared(3, 1) });
+    project.initStack("race-b", { pin, contents: declared(2, 2) });
+    const results = await Promise.all(["race-a", "race-b"].map((stack) => project.runAsync(["up", "--yes", "--skip-preview", "--stack", stack])));
+    const winners = results.map((r, i) => (r.code === 0 ? i : -1)).filter((i) => i >= 0);
+    // eslint-disable-next-line no-console
+    console.log(`      two stacks at once: ${results.map((r) => (r.code === 0 ? "ok" : "failed")).join(", ")}`);
+    assert.equal(winners.length, 1, `exactly one create succeeds:\n${results.map((r) => r.output).join("\n----\n")}`);
+    const winner = winners[0]!;
+    const loser = results[1 - winner]!;
+    // The loser either saw the pin at its check ("already holds map N") or
+    // lost the race at the final rename ("is already taken"): PinExists both.
+    assert.match(loser.output, new RegExp(`pinPath ${pin} (already holds map \\d+|is already taken); set ifExists to "adopt"`), loser.output);
+    const winnerStack = ["race-a", "race-b"][winner]!;
+    const state = project.exportState(winnerStack).deployment.resources?.find((r) => String(r.type).endsWith("PinnedMap"));
+    assert.equal(state?.outputs?.mapId, bpftoolShow(pin)!.id, "the pin holds the winner's map");
+    const expected = winner === 0 ? 3 : 2;
+    const value = winner === 0 ? 1 : 2;
+    const dump = bpftoolDump(pin)!;
+    assert.equal(dump.length, expected, "the winner's contents, complete");
+    for (const entry of dump) assert.equal(Buffer.from(entry.value, "hex").readUInt32LE(0), value);
+    assert.deepEqual(fs.readdirSync(path.dirname(pin)), ["m"], "no staging pin is left");
+    project.ok(["destroy", "--yes", "--skip-preview", "--stack", ["race-a", "race-b"][1 - winner]!]);
+    assert.equal(bpftoolShow(pin)!.id, state?.outputs?.mapId, "destroying the losing stack leaves the winner's map");
+    project.ok(["destroy", "--yes", "--skip-preview", "--stack", winnerStack]);
+  });
+
   it("a second process writing to a merge-mode map while pulumi up reconciles it in place loses no write", async function () {
     const pin = path.join(bpffs.root, "merge", "m");
     project.initStack("merge", { pin, policy: "merge", contents: declared(500, 1) });
@@ -121,6 +149,8 @@ describe("concurrency", function () {
     // Either one is refused by the lock (the usual case), or the second
     // started after the first finished and found nothing to do.
     assert.ok(JSON.stringify(outcomes) === JSON.stringify(["locked", "ok"]) || JSON.stringify(outcomes) === JSON.stringify(["ok", "ok"]), JSON.stringify(outcomes));
+    // Either way exactly one run created the map; a second success changed nothing.
+    assert.equal([a, b].filter((r) => r.code === 0 && /\+ \d+ created/.test(r.output)).length, 1, [a.output, b.output].join("\n----\n"));
     const state = project.exportState("twice");
     const maps = (state.deployment.resources ?? []).filter((r) => String(r.type).endsWith("PinnedMap"));
     assert.equal(maps.length, 1);

@@ -632,13 +632,17 @@ describe("lifecycle core", function () {
       const dir = bpffs().dir("stale");
       const pin = `${dir}/m`;
       assert.throws(() => process.kill(999999, 0), /ESRCH|EINVAL/);
-      const dead = `${pin}${STAGING_INFIX}999999_0`;
-      const alive = `${pin}${STAGING_INFIX}${process.ppid}_0`;
-      for (const p of [dead, alive]) {
+      // Staging names carry pid, start time and the staged map's ID (see stagingName).
+      const stat = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
+      const pinStaging = (pid: number, start: string) => {
         const m = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 1 });
+        const p = `${pin}${STAGING_INFIX}${pid}_${start}_${m.info.id}`;
         m.pin(p);
         m.close();
-      }
+        return p;
+      };
+      const dead = pinStaging(999999, "0");
+      const alive = pinStaging(process.ppid, stat(process.ppid));
       createPinnedMap(spec(pin, 4, [1]));
       assert.ok(!fs.existsSync(dead), "the dead process's staging pin is still there");
       assert.ok(fs.existsSync(alive), "a live process's staging pin was removed");

@@ -197,6 +197,31 @@ describe("faults: provider killed at each step", function () {
     });
   });
 
+  describe("pinPath and maxEntries changed together (a new map at a new path)", function () {
+    it("killed between pinning at the new path and unpinning the old one: no map lost; the re-run finishes the move and converges", function () {
+      reset(A, 64);
+      const oldId = bpftoolShow(pin)!.id;
+      const newPin = path.join(dir, "moved");
+      setAll({ pin: newPin, contents: asConfig(C), max: "128" });
+      killedUp("after-pin-new-path");
+      // Both maps complete and pinned; the old one also at a trace name that
+      // names the new map, the proof the re-run needs.
+      assert.equal(bpftoolShow(pin)!.id, oldId);
+      assert.deepEqual(bpftoolDump(pin), asDump(A));
+      const newId = bpftoolShow(newPin)!.id;
+      assert.deepEqual(bpftoolDump(newPin), asDump(C));
+      assert.equal(staging().length, 1, "the trace pin");
+      project.ok(["up", "--yes", "--skip-preview", "--stack", stack]);
+      assert.equal(fs.existsSync(pin), false, "the old pin is gone");
+      assert.equal(bpftoolShow(newPin)!.id, newId, "the map the killed run pinned is kept, not rebuilt");
+      assert.deepEqual(bpftoolDump(newPin), asDump(C));
+      assert.equal(stateMapId(), newId);
+      converged();
+      set("pin", pin);
+      project.ok(["up", "--yes", "--skip-preview", "--stack", stack]);
+    });
+  });
+
   describe("delete", function () {
     it("killed before the unpin: the complete map stays; destroy again removes it and leaves the stack empty", function () {
       reset(A);

@@ -10,9 +10,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import { createMap } from "../native";
 import { isEbpfError, type EbpfError } from "../provider/core/errors";
 import { createPinnedMap } from "../provider/core/lifecycle";
+import type { MapSpec } from "../provider/core/spec";
 import { openPinned, writeEntries } from "../provider/core/map";
+import { applyPermissions } from "../provider/core/pins";
 import { checkSpec } from "../provider/core/spec";
 import { provider } from "../provider/dynamic/index";
 import { usePrivateBpffs } from "./fixtures/bpffs";
@@ -46,8 +49,8 @@ describe("kernel errors: clear messages with a hint", function () {
   it("EPERM without CAP_BPF (a child that dropped CAP_BPF and CAP_SYS_ADMIN)", function () {
     const pin = path.join(bpffs().dir("eperm"), "m");
     const script = `
-      const { createPinnedMap } = require(process.env.DIST + "/provider/lifecycle");
-      const { checkSpec } = require(process.env.DIST + "/provider/spec");
+      const { createPinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
+      const { checkSpec } = require(process.env.DIST + "/provider/core/spec");
       const caps = require("fs").readFileSync("/proc/self/status", "utf8").match(/CapEff:\\s*(\\w+)/)[1];
       try {
         createPinnedMap(checkSpec({ pinPath: ${JSON.stringify(pin)}, mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 8 }));
@@ -142,6 +145,110 @@ describe("kernel errors: clear messages with a hint", function () {
       child = undefined;
       const observation = createPinnedMap(checkSpec({ ...spec, keyType: "u32", valueType: "u64", ifExists: "adopt", freeze: true }));
       assert.equal(observation.frozen, true);
+    });
+  });
+
+  describe("the pin layer's own errors: the right kind and hint", function () {
+    /**
+     * Runs createPinnedMap(spec) in a child that stops itself (SIGSTOP) at
+     * the fault point `stopAt`; calls `meanwhile` once it is stopped, lets it
+     * go on, and returns what it threw (or { ok: true }).
+     */
+    async function stoppedCreate(spec: MapSpec, stopAt: string, meanwhile: () => void): Promise<any> {
+      const script = `
+        const { createPinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
+        try { createPinnedMap(${JSON.stringify(spec)}); console.log(JSON.stringify({ ok: true })); }
+        catch (e) { console.log(JSON.stringify({ name: e.name, kind: e.kind, code: e.code, message: e.message })); }`;
+      const child = spawn(process.execPath, ["-e", script], {
+        env: { ...process.env, DIST, PULUMI_EBPF_FAULT: stopAt, PULUMI_EBPF_FAULT_MODE: "stop" }, stdio: ["ignore", "pipe", "inherit"],
+      });
+      let out = "";
+      child.stdout!.on("data", (d) => (out += d));
+      const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+      const state = () => {
+        try {
+          return fs.readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1]![0];
+        } catch {
+          return "gone";
+        }
+      };
+      for (let poll = 0; poll < 2000 && state() !== "T" && state() !== "gone"; poll++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(state(), "T", `the child stopped at ${stopAt}`);
+      meanwhile();
+      child.kill("SIGCONT");
+      await closed;
+      return JSON.parse(out);
+    }
+
+    it('ifExists "replace" losing a race to another pin says to run again, not to set ifExists to "replace"', async function () {
+      const pin = path.join(bpffs().dir("replace-race"), "m");
+      let foreignId = 0;
+      const out = await stoppedCreate(hashSpec(pin, { ifExists: "replace" }), "before-pin", () => {
+        const foreign = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+        foreign.pin(pin);
+        foreignId = foreign.info.id;
+        foreign.close();
+      });
+      assert.equal(out.kind, "PinExists", JSON.stringify(out));
+      assert.match(out.message, /another process pinned something there while this map was being built; run again to replace it/);
+      assert.doesNotMatch(out.message, /set ifExists/);
+      const still = openPinned(pin, "ro");
+      assert.equal(still.info.id, foreignId, "the other process's map is untouched");
+      still.close();
+    });
+
+    it("ENOENT from a directory removed meanwhile says so (not \"nothing is pinned there\")", async function () {
+      const dir = bpffs().dir("vanished");
+      const pin = path.join(dir, "sub", "m");
+      const out = await stoppedCreate(hashSpec(pin), "before-pin", () => fs.rmdirSync(path.join(dir, "sub")));
+      assert.equal(out.code, "ENOENT", JSON.stringify(out));
+      assert.equal(out.kind, "Kernel");
+      assert.match(out.message, /failed with ENOENT: a directory on the way does not exist \(it was removed meanwhile\); run again/);
+      assert.doesNotMatch(out.message, /nothing is pinned there/);
+    });
+
+    it("EACCES on a directory (a user kept out by a 0700 directory) names the directory's mode, not \"run as root\"", function () {
+      const dir = bpffs().dir("eacces");
+      const locked = path.join(dir, "locked");
+      fs.mkdirSync(locked, { mode: 0o700 });
+      fs.chmodSync(dir, 0o755);
+      const pin = path.join(locked, "sub", "m");
+      const script = `
+        const { createPinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
+        try { createPinnedMap(${JSON.stringify(hashSpec(pin))}); console.log(JSON.stringify({ ok: true })); }
+        catch (e) { console.log(JSON.stringify({ name: e.name, kind: e.kind, code: e.code, message: e.message })); }`;
+      const out = runNodeAs(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], script);
+      assert.equal(out.kind, "Permission", JSON.stringify(out));
+      assert.equal(out.code, "EACCES");
+      assert.match(out.message, /failed with EACCES: the directory's mode or owner does not let this user in/);
+      assert.doesNotMatch(out.message, /run as root/);
+      assert.equal(fs.existsSync(path.join(locked, "sub")), false);
+    });
+
+    it("out-of-range permissions reaching the pin layer are an EbpfError naming the property, not a raw RangeError", function () {
+      const pin = path.join(bpffs().dir("range"), "m");
+      createPinnedMap(hashSpec(pin));
+      for (const [permissions, rule] of [
+        [{ uid: 2 ** 32 }, /permissions\.uid 4294967296 must be an integer 0\.\.4294967294/],
+        // (uid_t)-1 would make chown leave the owner unchanged without a word.
+        [{ gid: 2 ** 32 - 1 }, /permissions\.gid 4294967295 must be an integer 0\.\.4294967294/],
+        [{ mode: 0o10000 }, /permissions\.mode 4096 must be an integer 0\.\.0o7777/],
+      ] as const) {
+        assert.throws(() => applyPermissions(pin, permissions), (error) => {
+          assert.ok(isEbpfError(error, "Permission"), String(error));
+          assert.match((error as Error).message, rule);
+          return true;
+        });
+      }
+    });
+
+    it("a NUL byte in a pin path (a spec that skipped check) is UnsafePath, not a raw TypeError", function () {
+      const dir = bpffs().dir("nul");
+      assert.throws(() => createPinnedMap({ ...hashSpec(path.join(dir, "m")), pinPath: `${dir}/a\0b` } as MapSpec), (error) => {
+        assert.ok(isEbpfError(error, "UnsafePath"), String(error));
+        assert.match((error as Error).message, /NUL/);
+        return true;
+      });
     });
   });
 });

@@ -13,6 +13,8 @@
 #include <linux/bpf.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +22,18 @@
 #include <string>
 
 namespace {
+
+// BPF_OBJ_PIN / BPF_OBJ_GET relative to a directory fd (Linux 6.5). The
+// distribution's uapi header may predate it, so the attribute layout of
+// those two commands is spelled out here; it is a prefix of union bpf_attr.
+constexpr uint32_t kBpfFPathFd = 1U << 14;
+struct ObjAttr {
+  uint64_t pathname;
+  uint32_t bpf_fd;
+  uint32_t file_flags;
+  int32_t path_fd;
+};
+static_assert(sizeof(ObjAttr) <= sizeof(union bpf_attr), "ObjAttr must fit in bpf_attr");
 
 // struct bpf_map_info as of Linux 6.18. The distribution's uapi header may be
 // older; the kernel copies min(our size, its size) and requires any tail it
@@ -93,6 +107,15 @@ Napi::Error ErrnoError(Napi::Env env, const char* operation, int err) {
   error.Set("syscall", Napi::String::New(env, "bpf"));
   error.Set("command", Napi::String::New(env, operation));
   return error;
+}
+
+// The error of a filesystem syscall (openat, mkdirat, ...): like ErrnoError,
+// with `syscall` and `command` naming the call.
+Napi::Value ThrowSyscall(Napi::Env env, const char* name, int err) {
+  Napi::Error error = ErrnoError(env, name, err);
+  error.Set("syscall", Napi::String::New(env, name));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 Napi::Value ThrowErrno(Napi::Env env, int cmd, int err) {
@@ -576,6 +599,113 @@ Napi::Value Renameat2(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// A directory fd argument: a non-negative fd, or null for AT_FDCWD.
+bool GetDirFd(const Napi::CallbackInfo& info, size_t index, int* out) {
+  if (info[index].IsNull()) {
+    *out = AT_FDCWD;
+    return true;
+  }
+  return GetFd(info, index, out);
+}
+
+// openDirAt(dirFd|null, name) -> an O_PATH fd of the directory `name`, never
+// following a symlink (ELOOP/ENOTDIR when `name` is one).
+Napi::Value OpenDirAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dir_fd;
+  std::string name;
+  if (!GetDirFd(info, 0, &dir_fd) || !GetString(info, 1, "name", &name)) return env.Undefined();
+  int fd = openat(dir_fd, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ThrowSyscall(env, "openat", errno);
+  return Napi::Number::New(env, fd);
+}
+
+// mkdirAt(dirFd, name, mode)
+Napi::Value MkdirAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dir_fd;
+  std::string name;
+  uint32_t mode;
+  if (!GetFd(info, 0, &dir_fd) || !GetString(info, 1, "name", &name) || !GetU32(info, 2, "mode", &mode)) {
+    return env.Undefined();
+  }
+  if (mkdirat(dir_fd, name.c_str(), static_cast<mode_t>(mode)) < 0) return ThrowSyscall(env, "mkdirat", errno);
+  return env.Undefined();
+}
+
+// unlinkAt(dirFd, name, flags): flags 0 (a file) or AT_REMOVEDIR (an empty directory).
+Napi::Value UnlinkAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dir_fd;
+  std::string name;
+  uint32_t flags;
+  if (!GetFd(info, 0, &dir_fd) || !GetString(info, 1, "name", &name) || !GetU32(info, 2, "flags", &flags)) {
+    return env.Undefined();
+  }
+  if (unlinkat(dir_fd, name.c_str(), static_cast<int>(flags)) < 0) return ThrowSyscall(env, "unlinkat", errno);
+  return env.Undefined();
+}
+
+// renameAt2(oldDirFd, oldName, newDirFd, newName, flags): RENAME_NOREPLACE / RENAME_EXCHANGE.
+Napi::Value RenameAt2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int old_dir, new_dir;
+  std::string from, to;
+  uint32_t flags;
+  if (!GetFd(info, 0, &old_dir) || !GetString(info, 1, "oldName", &from) || !GetFd(info, 2, &new_dir) ||
+      !GetString(info, 3, "newName", &to) || !GetU32(info, 4, "flags", &flags)) {
+    return env.Undefined();
+  }
+  if (syscall(SYS_renameat2, old_dir, from.c_str(), new_dir, to.c_str(), flags) < 0) {
+    return ThrowSyscall(env, "renameat2", errno);
+  }
+  return env.Undefined();
+}
+
+// fstatfsType(fd) -> f_type of the filesystem `fd` lies on (O_PATH fds too).
+Napi::Value FstatfsType(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!GetFd(info, 0, &fd)) return env.Undefined();
+  struct statfs buf;
+  if (fstatfs(fd, &buf) < 0) return ThrowSyscall(env, "fstatfs", errno);
+  return Napi::Number::New(env, static_cast<double>(static_cast<uint32_t>(buf.f_type)));
+}
+
+// objPinAt(fd, dirFd, name): BPF_OBJ_PIN of `name` relative to `dirFd` (BPF_F_PATH_FD).
+Napi::Value ObjPinAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, dir_fd;
+  std::string name;
+  if (!GetFd(info, 0, &fd) || !GetFd(info, 1, &dir_fd) || !GetString(info, 2, "name", &name)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  ObjAttr obj = {Ptr(name.c_str()), static_cast<uint32_t>(fd), kBpfFPathFd, dir_fd};
+  memcpy(&attr, &obj, sizeof(obj));
+  if (SysBpf(BPF_OBJ_PIN, &attr) < 0) return ThrowErrno(env, BPF_OBJ_PIN, errno);
+  return env.Undefined();
+}
+
+// objGetAt(dirFd, name, fileFlags) -> fd: BPF_OBJ_GET of `name` relative to `dirFd`.
+Napi::Value ObjGetAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dir_fd;
+  std::string name;
+  uint32_t file_flags;
+  if (!GetFd(info, 0, &dir_fd) || !GetString(info, 1, "name", &name) || !GetU32(info, 2, "fileFlags", &file_flags)) {
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  ObjAttr obj = {Ptr(name.c_str()), 0, file_flags | kBpfFPathFd, dir_fd};
+  memcpy(&attr, &obj, sizeof(obj));
+  long fd = SysBpf(BPF_OBJ_GET, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_OBJ_GET, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("lookupElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_LOOKUP_ELEM>));
@@ -597,6 +727,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapGetFdById", Napi::Function::New(env, MapGetFdById));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("renameat2", Napi::Function::New(env, Renameat2));
+  exports.Set("openDirAt", Napi::Function::New(env, OpenDirAt));
+  exports.Set("mkdirAt", Napi::Function::New(env, MkdirAt));
+  exports.Set("unlinkAt", Napi::Function::New(env, UnlinkAt));
+  exports.Set("renameAt2", Napi::Function::New(env, RenameAt2));
+  exports.Set("fstatfsType", Napi::Function::New(env, FstatfsType));
+  exports.Set("objPinAt", Napi::Function::New(env, ObjPinAt));
+  exports.Set("objGetAt", Napi::Function::New(env, ObjGetAt));
   return exports;
 }
 

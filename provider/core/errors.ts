@@ -87,18 +87,30 @@ function hintFor(operation: string, code: string): string | undefined {
 /**
  * Wraps a failed bpf(2) or filesystem call with the operation, the map's pin
  * path, the errno name and a hint. The caller, which knows what the call was,
- * names the kind for the errnos it expects (`{ ENOENT: "PinNotFound" }`);
- * EPERM/EACCES are "Permission" unless the caller says otherwise, everything
- * else "Kernel". Non-errno errors are returned unchanged.
+ * names the kind for the errnos it expects (`{ ENOENT: "PinNotFound" }`) and,
+ * in `hints`, a hint where the generic one would mislead (ENOENT on a
+ * directory is not "nothing is pinned there"); EPERM/EACCES are "Permission"
+ * unless the caller says otherwise, everything else "Kernel". Node argument
+ * errors (code ERR_*) become "Kernel" (or what `kinds` says); other non-errno
+ * errors are returned unchanged.
  */
 export function kernelError(
   operation: string, pinPath: string, error: unknown, kinds: Partial<Record<string, EbpfErrorKind>> = {},
+  hints: Partial<Record<string, string>> = {},
 ): Error {
   if (error instanceof EbpfError) return error;
   const code = errnoOf(error);
-  if (code === undefined) return error instanceof Error ? error : new Error(String(error));
+  if (code === undefined) {
+    // Node's own argument errors (ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE)
+    // mean a value the caller should have refused; they still name the map.
+    const nodeCode = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof nodeCode === "string" && nodeCode.startsWith("ERR_")) {
+      return new EbpfError(kinds[nodeCode] ?? "Kernel", `${operation} ${pinPath} failed: ${(error as Error).message}`, { cause: error, code: nodeCode });
+    }
+    return error instanceof Error ? error : new Error(String(error));
+  }
   const command = isBpfError(error) ? ` (${(error as BpfError).command})` : "";
-  const text = hintFor(operation, code);
+  const text = hints[code] ?? hintFor(operation, code);
   const hint = text ? `: ${text}` : "";
   const kind: EbpfErrorKind = kinds[code] ?? (code === "EPERM" || code === "EACCES" ? "Permission" : "Kernel");
   return new EbpfError(kind, `${operation} ${pinPath}${command} failed with ${code}${hint}`, { cause: error, code });

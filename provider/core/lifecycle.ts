@@ -1,7 +1,7 @@
 // The map lifecycle: create (or adopt / replace), observe, update in place or
 // by an atomic swap, and delete — over the native binding, without Pulumi, so
 // the same core can serve a plugin provider or a command line tool.
-import { isEbpfError, EbpfError, kernelError } from "./errors";
+import { isEbpfError, EbpfError } from "./errors";
 import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
 import { makeCodec, decodePerCpu, type Codec } from "./codecs";
 import { MAP_TYPES, flagsToMask, possibleCpuCount } from "./maptypes";
@@ -10,11 +10,13 @@ import {
   type KernelMapSpec, type RawEntry,
 } from "./map";
 import {
-  applyPermissions, checkPinLocation, ensurePinParent, pinInto, pinnedMapId, recoverInterruptedSwap, unpinIfOwned, type UnpinOutcome,
+  applyPermissions, checkPinLocation, finishInterruptedMove, movePinIfOwned, pinInto, pinMoveTrace, pinnedMapId,
+  recoverInterruptedSwap, removeEmptyDirectories, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
+import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
-import { renameat2, RENAME_NOREPLACE, type MapFd, type MapInfo } from "../../native";
+import { type MapFd, type MapInfo } from "../../native";
 
 /** What read-back reports about a managed map. */
 export interface MapObservation {
@@ -34,6 +36,12 @@ export interface MapObservation {
    * consuming them, so for those this is the declared contents.
    */
   contents: ContentEntry[];
+  /**
+   * Directories the pin layer created for this pin (create; update when the
+   * pin moved), outermost first. Pass them to deletePinnedMap, which removes
+   * those that are empty then.
+   */
+  createdDirectories?: string[];
 }
 
 /** Called with warnings the user should see (a foreign pin, a stale staging pin). */
@@ -228,7 +236,12 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): { map: 
  * `spec.ifExists` decides: "fail" throws EbpfError "PinExists"; "adopt" takes
  * the existing map over if its ABI matches (else EbpfError "Incompatible"
  * naming each differing field) and reconciles its contents; "replace" swaps a
- * new map in atomically. On failure nothing new is pinned and no fd is left open.
+ * new map in atomically, and fails with "ForeignPin" (the new map discarded,
+ * what the swap took out put back) if the path held another object by then.
+ * A program or link at the path is "NotAMap" whatever ifExists says. The
+ * observation's `createdDirectories` lists the directories made for the pin.
+ * On failure nothing new is pinned, no directory made is left, and no fd is
+ * left open.
  */
 export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservation {
   checkPinLocation(spec.pinPath);
@@ -243,7 +256,11 @@ export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservat
   try {
     // Read back before pinning, so a failing read-back leaves nothing pinned.
     const observation = observe(spec, map, entries);
-    pinInto(map, spec.pinPath, { replace: replacing, permissions: spec.permissions });
+    const takenHint = spec.ifExists === "fail"
+      ? `set ifExists to "adopt" or "replace" to take it over`
+      : `another process pinned something there while this map was being built; run again to ${spec.ifExists} it`;
+    const pinned = pinInto(map, spec.pinPath, { replace: replacing, expectedId: existingId, permissions: spec.permissions, takenHint });
+    observation.createdDirectories = pinned.createdDirectories;
     return observation;
   } finally {
     map.close();
@@ -260,7 +277,9 @@ function adopt(spec: MapSpec): MapObservation {
     const live = reconcile(spec, map);
     if (spec.freeze && !readLiveState(map).frozen) freezeMap(map, spec.pinPath);
     applyPermissions(spec.pinPath, spec.permissions);
-    return observe(spec, map, live);
+    const observation = observe(spec, map, live);
+    observation.createdDirectories = [];
+    return observation;
   } finally {
     map.close();
   }
@@ -287,7 +306,7 @@ export function observePinnedMap(spec: MapSpec, ownedMapId?: number): Observed {
     throw error;
   }
   try {
-    if (ownedMapId !== undefined && map.info.id !== ownedMapId && !recoverInterruptedSwap(spec.pinPath, ownedMapId)) {
+    if (ownedMapId !== undefined && map.info.id !== ownedMapId && !recoverInterruptedSwap(spec.pinPath, ownedMapId, map.info.id)) {
       return { status: "foreign", liveMapId: map.info.id };
     }
     return { status: "ok", observation: observe(spec, map), info: map.info };
@@ -329,17 +348,29 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
  * recreateReasons, or live ABI drift) a complete new map is built beside the
  * old one and renamed over the pin, which never goes missing; on failure the
  * old map stays pinned and untouched. Throws EbpfError "ForeignPin" when the
- * pin holds a map this resource does not own. `contentsChanged`, when the
- * caller knows it (e.g. from recorded digests), overrides comparing the two
- * specs' contents.
+ * pin holds a map this resource does not own (or a swap would take out
+ * another object than the owned map), "NotAMap" when it holds a program or
+ * link. When pinPath changes too, a second pin of the old map naming the new
+ * one is kept beside the old path until the old pin is gone, so a re-run
+ * after a kill in between finishes the move (finishInterruptedMove) instead
+ * of finding the new path taken. `contentsChanged`, when the caller knows it
+ * (e.g. from recorded digests), overrides comparing the two specs' contents.
  */
 export function updatePinnedMap(
   oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn, contentsChanged?: boolean,
 ): MapObservation {
   checkPinLocation(newSpec.pinPath);
+  if (newSpec.pinPath !== oldSpec.pinPath) {
+    // A re-run after a kill between pinning at the new path and unpinning the old one.
+    const moved = finishInterruptedMove(oldSpec.pinPath, newSpec.pinPath, ownedMapId);
+    if (moved !== undefined) {
+      warn(`${newSpec.pinPath}: finished moving the pin from ${oldSpec.pinPath} (an earlier run was interrupted); map ${moved} is this resource's`);
+      return updatePinnedMap(newSpec, newSpec, moved, warn, false);
+    }
+  }
   const current = openPinned(oldSpec.pinPath, "rw");
   try {
-    if (current.info.id !== ownedMapId && !recoverInterruptedSwap(oldSpec.pinPath, ownedMapId)) {
+    if (current.info.id !== ownedMapId && !recoverInterruptedSwap(oldSpec.pinPath, ownedMapId, current.info.id)) {
       throw new EbpfError("ForeignPin", `${oldSpec.pinPath} now holds map ${current.info.id}, not map ${ownedMapId} that this resource manages; refresh to see it, or remove that pin`);
     }
     const reasons = recreateReasons(oldSpec, newSpec, contentsChanged);
@@ -352,10 +383,23 @@ export function updatePinnedMap(
         // Read back before the swap, so a failing read-back leaves the old map pinned.
         const observation = observe(newSpec, replacement, entries);
         if (newSpec.pinPath === oldSpec.pinPath) {
-          pinInto(replacement, newSpec.pinPath, { replace: true, permissions: newSpec.permissions });
+          pinInto(replacement, newSpec.pinPath, { replace: true, expectedId: current.info.id, permissions: newSpec.permissions });
+          observation.createdDirectories = [];
         } else {
-          pinInto(replacement, newSpec.pinPath, { replace: false, permissions: newSpec.permissions });
-          unpinIfOwned(oldSpec.pinPath, current.info.id);
+          // The trace (a second pin of the old map naming the new one) lets a
+          // re-run after a kill below recognise the map at the new path as ours.
+          const removeTrace = pinMoveTrace(oldSpec.pinPath, current, replacement.info.id);
+          try {
+            const pinned = pinInto(replacement, newSpec.pinPath, {
+              replace: false, permissions: newSpec.permissions,
+              takenHint: "choose another pinPath, or remove what is pinned there",
+            });
+            observation.createdDirectories = pinned.createdDirectories;
+            faultPoint("after-pin-new-path");
+            unpinIfOwned(oldSpec.pinPath, current.info.id, (what) => warn(`left ${oldSpec.pinPath} in place: ${what}`));
+          } finally {
+            removeTrace();
+          }
         }
         return observation;
       } finally {
@@ -364,36 +408,50 @@ export function updatePinnedMap(
     }
     const live = reconcile(newSpec, current, oldSpec);
     if (newSpec.freeze && !readLiveState(current).frozen) freezeMap(current, newSpec.pinPath);
-    if (newSpec.pinPath !== oldSpec.pinPath) movePin(oldSpec.pinPath, newSpec.pinPath);
+    const createdDirectories = newSpec.pinPath !== oldSpec.pinPath ? movePin(oldSpec.pinPath, newSpec.pinPath, current.info.id) : [];
     if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {
       applyPermissions(newSpec.pinPath, newSpec.permissions);
     }
-    return observe(newSpec, current, live);
+    const observation = observe(newSpec, current, live);
+    observation.createdDirectories = createdDirectories;
+    return observation;
   } finally {
     current.close();
   }
 }
 
-function movePin(from: string, to: string): void {
-  ensurePinParent(to);
-  try {
-    renameat2(from, to, RENAME_NOREPLACE);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new EbpfError("PinExists", `cannot move the pin to ${to}: the path is taken`, { cause: error, code: "EEXIST" });
-    }
-    throw kernelError("move pin to", to, error);
-  }
+/**
+ * Moves the pin of map `mapId` from `from` to `to` (see movePinIfOwned);
+ * returns the directories created. Throws "PinExists" or "ForeignPin".
+ */
+function movePin(from: string, to: string, mapId: number): string[] {
+  return movePinIfOwned(from, to, mapId).createdDirectories;
+}
+
+/** What deletePinnedMap may clean up besides the pin. */
+export interface DeleteOptions {
+  /**
+   * The directories createPinnedMap (or an update that moved the pin)
+   * reported in `createdDirectories`. Those that are ancestors of `pinPath`
+   * and empty once the pin is gone are removed, innermost first (never
+   * recursively, never one that is not empty, never one off bpffs).
+   */
+  createdDirectories?: string[];
 }
 
 /**
- * Unpins `pinPath` only if it still holds `ownedMapId`. A missing pin is
- * success; a pin holding another map is left alone and `warn` says so.
+ * Unpins `pinPath` only if it holds `ownedMapId` (see unpinIfOwned: the pin
+ * is moved to a private name, verified, then unlinked or put back). A
+ * missing pin is success; a pin holding another map, or no map at all (a
+ * program), is left alone and `warn` says what it holds. Then removes the
+ * empty directories of `options.createdDirectories`. Throws EbpfError on
+ * kernel errors.
  */
-export function deletePinnedMap(pinPath: string, ownedMapId: number, warn: Warn = noWarn): UnpinOutcome {
-  const outcome = unpinIfOwned(pinPath, ownedMapId);
-  if (outcome === "foreign") {
-    warn(`left ${pinPath} in place: it now holds another map than map ${ownedMapId} that this resource created`);
-  }
+export function deletePinnedMap(pinPath: string, ownedMapId: number, warn: Warn = noWarn, options: DeleteOptions = {}): UnpinOutcome {
+  const outcome = unpinIfOwned(pinPath, ownedMapId, (what) => {
+    warn(`left ${pinPath} in place: ${what}, not map ${ownedMapId} that this resource created`);
+  });
+  const ancestors = (options.createdDirectories ?? []).filter((dir) => pinPath.startsWith(`${dir}/`));
+  if (ancestors.length > 0) removeEmptyDirectories(ancestors);
   return outcome;
 }

@@ -7,10 +7,11 @@ import {
   createMap,
   isBpfError,
   openPinnedMap,
+  NotAMapError,
   type MapFd,
   type MapInfo,
 } from "../../native";
-import { kernelError } from "./errors";
+import { EbpfError, kernelError } from "./errors";
 import { MAP_TYPES, mapTypeName, type MapTypeName } from "./maptypes";
 import { faultPoint } from "./faults";
 
@@ -103,11 +104,14 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
   }
 }
 
-/** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned. */
+/** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned, "NotAMap" when it holds a program or link. */
 export function openPinned(pinPath: string, access: "rw" | "ro" = "rw"): MapFd {
   try {
     return openPinnedMap(pinPath, access);
   } catch (error) {
+    if (error instanceof NotAMapError) {
+      throw new EbpfError("NotAMap", `${pinPath} holds a BPF ${error.objectKind}, not a map; leave it to whoever pinned it and choose another pinPath`);
+    }
     throw kernelError("open pinned map", pinPath, error, { ENOENT: "PinNotFound" });
   }
 }

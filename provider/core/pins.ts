@@ -1,14 +1,32 @@
 // Pin management: where a pin may live, how it is created without replacing
 // anything, how a new map is swapped into a taken path atomically, and how a
-// pin is removed only while it still holds the map we own.
+// pin is removed only while it holds the map we own.
+//
+// Every operation walks to the pin's directory with directory fds (no
+// symlink followed, bpffs verified) and then names pins relative to that
+// directory, so a path component flipped meanwhile cannot move a pin
+// elsewhere. bpffs has no compare-and-unlink, so nothing is unlinked at a
+// shared name: a pin is first moved (renameat2) to a private name of this
+// process, verified there (object kind and map ID), and only then unlinked,
+// or put back.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isOnBpffs, openPinnedMap, renameat2, RENAME_EXCHANGE, RENAME_NOREPLACE, type MapFd } from "../../native";
-import { EbpfError, kernelError } from "./errors";
+import {
+  isOnBpffs, NotAMapError, openPinnedMap, RENAME_EXCHANGE, RENAME_NOREPLACE, type DirFd, type MapFd,
+} from "../../native";
+import { EbpfError, hasErrno, isEbpfError, kernelError } from "./errors";
 import { faultPoint } from "./faults";
+import { DIRECTORY_HINTS, MOUNT_HINT, openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+import { PinPathSchema } from "./pinpath";
+import {
+  describeContent, inspectPin, listNames, ownerGone, parseStagingName, removeStaleStagingPinsIn, stagingName, unlinkIfHolds,
+} from "./staging";
 
-/** The infix of staging pins; no dots (bpffs refuses dotted names with EPERM). */
-export const STAGING_INFIX = "_pulumi_ebpf_staging_";
+export { STAGING_INFIX } from "./pinpath";
+export { openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+export {
+  describeContent, inspectPin, removeStaleStagingPins, removeStaleStagingPinsIn, stagingName, type PinContent,
+} from "./staging";
 
 /** Ownership and mode applied to a pin file. */
 export interface PinPermissions {
@@ -17,15 +35,18 @@ export interface PinPermissions {
   gid?: number;
 }
 
-const MOUNT_HINT = "mount one with `mount -t bpf bpf /sys/fs/bpf` (or choose a path under an existing bpffs mount)";
-
 /**
- * Checks that `pinPath` is a safe place for a pin and returns it: absolute,
- * already normalized, no `..` or dotted or empty component, no symlink on the
- * way, and inside a bpffs mount (the nearest existing ancestor is bpffs).
- * Throws EbpfError "UnsafePath" or "NotBpffs". Touches nothing.
+ * Checks that `pinPath` is a safe place for a pin and returns it: no NUL,
+ * absolute, already normalized, no `..` or dotted or empty component, not in
+ * the staging namespace, short enough for its staging name, no symlink on
+ * the way, and inside a bpffs mount (the nearest existing ancestor is bpffs).
+ * Throws EbpfError "UnsafePath" or "NotBpffs" (or "Permission"/"Kernel" when
+ * a directory cannot be inspected). Touches nothing.
  */
 export function checkPinLocation(pinPath: string): string {
+  if (typeof pinPath !== "string" || pinPath.includes("\0")) {
+    throw new EbpfError("UnsafePath", `pinPath ${JSON.stringify(pinPath)} must be a string without NUL bytes`);
+  }
   if (!path.isAbsolute(pinPath)) throw new EbpfError("UnsafePath", `pinPath ${JSON.stringify(pinPath)} must be absolute`);
   const components = pinPath.split("/").slice(1);
   if (components.some((part) => part === "" || part === "." || part === "..")) {
@@ -34,6 +55,8 @@ export function checkPinLocation(pinPath: string): string {
   if (components[components.length - 1].includes(".")) {
     throw new EbpfError("UnsafePath", `pinPath ${pinPath}: bpffs refuses names containing "."`);
   }
+  const rule = PinPathSchema.safeParse(pinPath);
+  if (!rule.success) throw new EbpfError("UnsafePath", `pinPath ${pinPath}: ${rule.error.issues[0]!.message}`);
   let current = "/";
   let nearestExisting = "/";
   for (const part of components) {
@@ -42,8 +65,8 @@ export function checkPinLocation(pinPath: string): string {
     try {
       stat = fs.lstatSync(current);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") break;
-      throw kernelError("inspect", current, error);
+      if (hasErrno(error, "ENOENT")) break;
+      throw kernelError("inspect", current, error, {}, DIRECTORY_HINTS);
     }
     if (stat.isSymbolicLink()) {
       throw new EbpfError("UnsafePath", `pinPath ${pinPath} passes through the symlink ${current}; use the real path`);
@@ -54,155 +77,188 @@ export function checkPinLocation(pinPath: string): string {
     nearestExisting = current;
   }
   const directory = nearestExisting === pinPath ? path.dirname(pinPath) : nearestExisting;
-  if (!isOnBpffs(directory)) {
+  let onBpffs: boolean;
+  try {
+    onBpffs = isOnBpffs(directory);
+  } catch (error) {
+    throw kernelError("inspect the filesystem of", directory, error, {}, DIRECTORY_HINTS);
+  }
+  if (!onBpffs) {
     throw new EbpfError("NotBpffs", `pinPath ${pinPath}: ${directory} is not on a bpffs mount; ${MOUNT_HINT}`);
   }
   return pinPath;
 }
 
 /**
- * Creates the missing parent directories of `pinPath`, one at a time and each
- * on bpffs, with `mode` (default 0700: a pin's mode is no security boundary, so
- * the directories are where access is restricted). Throws on failure.
+ * Creates the missing parent directories of `pinPath` (see openPinParent)
+ * and returns the ones it created, outermost first. Throws like
+ * openPinParent.
  */
-export function ensurePinParent(pinPath: string, mode = 0o700): void {
-  const parent = path.dirname(pinPath);
-  const missing: string[] = [];
-  for (let dir = parent; !fs.existsSync(dir); dir = path.dirname(dir)) missing.unshift(dir);
-  for (const dir of missing) {
-    if (!isOnBpffs(path.dirname(dir))) {
-      throw new EbpfError("NotBpffs", `cannot create ${dir}: its parent is not on a bpffs mount; ${MOUNT_HINT}`);
-    }
-    try {
-      fs.mkdirSync(dir, { mode });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw kernelError("create directory", dir, error);
-    }
-  }
+export function ensurePinParent(pinPath: string, mode = 0o700): string[] {
+  const parent = openPinParent(pinPath, { create: true, mode });
+  parent.dir.close();
+  return parent.created;
 }
 
-let stagingCounter = 0;
-
-/** A fresh staging pin path beside `pinPath`, recognisable by STAGING_INFIX and our pid. */
-export function stagingPathFor(pinPath: string): string {
-  return `${pinPath}${STAGING_INFIX}${process.pid}_${stagingCounter++}`;
-}
-
-/**
- * Removes staging pins beside `pinPath` left by processes that no longer run
- * (a crash between staging and rename). Returns the removed paths.
- */
-export function removeStaleStagingPins(pinPath: string): string[] {
-  const directory = path.dirname(pinPath);
-  const prefix = `${path.basename(pinPath)}${STAGING_INFIX}`;
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(directory);
-  } catch {
-    return removed;
+function checkPermissions(permissions: PinPermissions): void {
+  const { mode, uid, gid } = permissions;
+  if (mode !== undefined && !(Number.isInteger(mode) && mode >= 0 && mode <= 0o7777)) {
+    throw new EbpfError("Permission", `permissions.mode ${mode} must be an integer 0..0o7777`);
   }
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split("_")[0]);
-    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
-    if (pid === process.pid) continue;
-    try {
-      fs.unlinkSync(path.join(directory, name));
-      removed.push(path.join(directory, name));
-    } catch {
-      // Someone else cleaned it up.
+  for (const [field, id] of [["uid", uid], ["gid", gid]] as const) {
+    // (uid_t)-1 = 2^32-1 means "leave unchanged" to chown(2), so it is no valid owner.
+    if (id !== undefined && !(Number.isInteger(id) && id >= 0 && id < 0xffffffff)) {
+      throw new EbpfError("Permission", `permissions.${field} ${id} must be an integer 0..4294967294`);
     }
   }
-  return removed;
 }
 
-function processAlive(pid: number): boolean {
+function applyPermissionsTo(target: string, shownAs: string, permissions: PinPermissions): void {
+  checkPermissions(permissions);
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Applies mode/uid/gid to a pin file. Throws a wrapped error on failure. */
-export function applyPermissions(pinPath: string, permissions: PinPermissions | undefined): void {
-  if (!permissions) return;
-  try {
-    if (permissions.mode !== undefined) fs.chmodSync(pinPath, permissions.mode);
+    if (permissions.mode !== undefined) fs.chmodSync(target, permissions.mode);
     if (permissions.uid !== undefined || permissions.gid !== undefined) {
-      fs.chownSync(pinPath, permissions.uid ?? -1, permissions.gid ?? -1);
+      fs.lchownSync(target, permissions.uid ?? -1, permissions.gid ?? -1);
     }
   } catch (error) {
-    throw kernelError("set permissions of", pinPath, error);
+    throw kernelError("set permissions of", shownAs, error);
   }
+}
+
+/** Applies mode/uid/gid to a pin file. Throws EbpfError "Permission" for out-of-range values, or a wrapped error. */
+export function applyPermissions(pinPath: string, permissions: PinPermissions | undefined): void {
+  if (permissions) applyPermissionsTo(pinPath, pinPath, permissions);
+}
+
+// ---------------------------------------------------------------- pinning
+
+/** What pinInto did. */
+export interface PinResult {
+  /** Directories created for the pin, outermost first. */
+  createdDirectories: string[];
 }
 
 /**
  * Pins `map` at a staging name beside `pinPath`, applies `permissions` there,
  * then moves it into place: with `replace` false by renameat2(RENAME_NOREPLACE),
- * failing with EbpfError "PinExists" when the path is taken; with `replace`
- * true by renameat2(RENAME_EXCHANGE), which swaps atomically so the path never
- * goes missing, and leaves the old map at the staging name until it is
- * unlinked: a swap killed in between leaves that trace for
- * recoverInterruptedSwap. On any failure the staging pin is removed and the
- * path is untouched.
+ * failing with EbpfError "PinExists" (message: `takenHint`) when the path is
+ * taken; with `replace` true by renameat2(RENAME_EXCHANGE), which swaps
+ * atomically so the path never goes missing, and leaves what it took out at
+ * the staging name. That is unlinked only if it is map `expectedId`; anything
+ * else (another map, a program) is exchanged back and EbpfError "ForeignPin"
+ * thrown, the new map discarded. A swap killed after the exchange leaves the
+ * staging pin for recoverInterruptedSwap. On any failure the staging pin is
+ * removed, the path holds what it held, and directories created are removed
+ * again.
  */
-export function pinInto(map: MapFd, pinPath: string, options: { replace: boolean; permissions?: PinPermissions; dirMode?: number }): void {
-  ensurePinParent(pinPath, options.dirMode);
-  removeStaleStagingPins(pinPath);
-  const staging = stagingPathFor(pinPath);
+export function pinInto(
+  map: MapFd, pinPath: string,
+  options: { replace: boolean; expectedId?: number; permissions?: PinPermissions; dirMode?: number; takenHint?: string },
+): PinResult {
+  const parent = openPinParent(pinPath, { create: true, mode: options.dirMode });
+  const { dir, name } = parent;
+  const mapId = map.info.id;
   try {
-    map.pin(staging);
-  } catch (error) {
-    throw kernelError("pin", staging, error);
-  }
-  try {
-    applyPermissions(staging, options.permissions);
-    faultPoint("before-rename");
-    if (options.replace) {
-      try {
-        renameat2(staging, pinPath, RENAME_EXCHANGE);
-      } catch (error) {
-        // Nothing to exchange with (the pin went away meanwhile): a plain move.
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-        renameat2(staging, pinPath, RENAME_NOREPLACE);
+    removeStaleStagingPinsIn(dir, name);
+    const staging = stagingName(name, [mapId]);
+    faultPoint("before-pin");
+    try {
+      dir.pin(map, staging);
+    } catch (error) {
+      throw kernelError("pin", path.join(dir.path, staging), error, {}, DIRECTORY_HINTS);
+    }
+    let exchanged = false;
+    try {
+      if (options.permissions) applyPermissionsTo(dir.procPath(staging), path.join(dir.path, staging), options.permissions);
+      faultPoint("before-rename");
+      if (options.replace) {
+        try {
+          dir.rename(staging, dir, name, RENAME_EXCHANGE);
+          exchanged = true;
+        } catch (error) {
+          // Nothing to exchange with (the pin went away meanwhile): a plain move.
+          if (!hasErrno(error, "ENOENT")) throw error;
+          dir.rename(staging, dir, name, RENAME_NOREPLACE);
+        }
+      } else {
+        dir.rename(staging, dir, name, RENAME_NOREPLACE);
       }
-    } else {
-      renameat2(staging, pinPath, RENAME_NOREPLACE);
+    } catch (error) {
+      unlinkIfHolds(dir, staging, mapId);
+      if (hasErrno(error, "EEXIST")) {
+        const hint = options.takenHint ?? `set ifExists to "adopt" or "replace" to take it over`;
+        throw new EbpfError("PinExists", `pinPath ${pinPath} is already taken; ${hint}`, { cause: error, code: "EEXIST" });
+      }
+      throw kernelError(options.replace ? "swap a new map into" : "pin", pinPath, error, {}, DIRECTORY_HINTS);
     }
+    faultPoint("after-rename");
+    if (exchanged) retireExchanged(dir, name, staging, mapId, options.expectedId, pinPath);
+    return { createdDirectories: parent.created };
   } catch (error) {
-    try {
-      fs.unlinkSync(staging);
-    } catch {
-      // Already gone; nothing more to undo.
-    }
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new EbpfError("PinExists", `pinPath ${pinPath} is already taken; set ifExists to "adopt" or "replace" to take it over`, { cause: error, code: "EEXIST" });
-    }
-    throw kernelError(options.replace ? "swap a new map into" : "pin", pinPath, error);
-  }
-  faultPoint("after-rename");
-  if (options.replace) {
-    // After the exchange the staging name holds the old map (if there was
-    // one); unpinning it is the last step. Should that fail, the next
-    // operation on this path removes it as a stale staging pin.
-    try {
-      fs.unlinkSync(staging);
-    } catch {
-      // Nothing more to do.
-    }
+    dir.close();
+    removeEmptyDirectories(parent.created);
+    throw error;
+  } finally {
+    dir.close();
   }
 }
 
-/** The map ID pinned at `pinPath`, or undefined when nothing is pinned there. Throws on other errors. */
+/**
+ * After RENAME_EXCHANGE put map `newId` at `name`, `staging` holds what was
+ * there. Unlinks it only if it is map `expectedId`; otherwise exchanges it
+ * back (up to 8 times, should a third party swap again meanwhile), discards
+ * the new map and throws "ForeignPin". Never unlinks anything but `expectedId`
+ * or the new map.
+ */
+function retireExchanged(dir: DirFd, name: string, staging: string, newId: number, expectedId: number | undefined, pinPath: string): void {
+  const taken = inspectPin(dir, staging);
+  if (taken.kind === "missing") return;
+  if (taken.kind === "map" && taken.id === expectedId) {
+    unlinkIfHolds(dir, staging, taken.id);
+    return;
+  }
+  const foreign = `${pinPath} held ${describeContent(taken)}, not map ${expectedId} that was to be replaced`;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    try {
+      dir.rename(staging, dir, name, RENAME_EXCHANGE);
+    } catch (error) {
+      if (!hasErrno(error, "ENOENT")) throw kernelError("put back the pin at", pinPath, error);
+      // The pin path went away meanwhile: move the foreign object back plainly
+      // (our new map went with the path); if the path was retaken, it stays.
+      let movedBack = true;
+      try {
+        dir.rename(staging, dir, name, RENAME_NOREPLACE);
+      } catch {
+        movedBack = false;
+      }
+      if (movedBack) throw new EbpfError("ForeignPin", `${foreign}; it was put back`);
+      break;
+    }
+    const back = inspectPin(dir, staging);
+    if (back.kind === "missing") throw new EbpfError("ForeignPin", `${foreign}; it was put back, and the new map discarded`);
+    if (back.kind === "map" && back.id === newId) {
+      unlinkIfHolds(dir, staging, newId);
+      throw new EbpfError("ForeignPin", `${foreign}; it was put back, and the new map discarded`);
+    }
+    // A third party swapped yet another object in meanwhile: try again.
+  }
+  throw new EbpfError("ForeignPin", `${foreign}; the path kept changing, so what was taken out stays pinned at ${path.join(dir.path, staging)} (nothing was unpinned)`);
+}
+
+/**
+ * The ID of the map pinned at `pinPath`, or undefined when nothing is pinned
+ * there. Throws EbpfError "NotAMap" when the pin holds a program or link, or
+ * a wrapped error.
+ */
 export function pinnedMapId(pinPath: string): number | undefined {
   let map: MapFd;
   try {
     map = openPinnedMap(pinPath, "ro");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    if (hasErrno(error, "ENOENT")) return undefined;
+    if (error instanceof NotAMapError) {
+      throw new EbpfError("NotAMap", `${pinPath} holds a BPF ${error.objectKind}, not a map; leave it to whoever pinned it and choose another pinPath`);
+    }
     throw kernelError("open", pinPath, error, { ENOENT: "PinNotFound" });
   }
   try {
@@ -214,40 +270,32 @@ export function pinnedMapId(pinPath: string): number | undefined {
 
 /**
  * Recognizes a swap (pinInto with `replace`) that was killed after the
- * exchange: the pin holds the new map, and a staging pin of a process that no
- * longer runs holds map `mapId`, the one this resource owned. Then the map at
- * the pin is this resource's; the stale staging pins holding `mapId` are
- * removed and true is returned. Otherwise (a foreign map) returns false and
- * touches nothing.
+ * exchange: the pin holds map `liveMapId`, and a staging pin beside it, made
+ * by a process that no longer runs while it staged map `liveMapId` (the ID
+ * in its name), holds map `mapId`, the one this resource owned. Then the
+ * live map is this resource's: those staging pins are removed and true is
+ * returned. Otherwise (a foreign map) returns false and touches nothing.
  */
-export function recoverInterruptedSwap(pinPath: string, mapId: number): boolean {
-  const directory = path.dirname(pinPath);
-  const prefix = `${path.basename(pinPath)}${STAGING_INFIX}`;
-  let names: string[];
+export function recoverInterruptedSwap(pinPath: string, mapId: number, liveMapId: number): boolean {
+  let parent: PinParent;
   try {
-    names = fs.readdirSync(directory);
+    parent = openPinParent(pinPath, { create: false });
   } catch {
     return false;
   }
+  try {
+    return recoverSwapIn(parent.dir, parent.name, mapId, liveMapId);
+  } finally {
+    parent.dir.close();
+  }
+}
+
+function recoverSwapIn(dir: DirFd, name: string, mapId: number, liveMapId: number): boolean {
   let found = false;
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split("_")[0]);
-    if (pid === process.pid || (Number.isInteger(pid) && processAlive(pid))) continue;
-    const staging = path.join(directory, name);
-    let id: number | undefined;
-    try {
-      id = pinnedMapId(staging);
-    } catch {
-      continue;
-    }
-    if (id !== mapId) continue;
-    found = true;
-    try {
-      fs.unlinkSync(staging);
-    } catch {
-      // Someone else cleaned it up.
-    }
+  for (const candidate of listNames(dir)) {
+    const staging = parseStagingName(name, candidate);
+    if (!staging || staging.ids.length !== 1 || staging.ids[0] !== liveMapId || !ownerGone(staging)) continue;
+    if (unlinkIfHolds(dir, candidate, mapId)) found = true;
   }
   return found;
 }
@@ -256,20 +304,158 @@ export function recoverInterruptedSwap(pinPath: string, mapId: number): boolean 
 export type UnpinOutcome = "unpinned" | "missing" | "foreign";
 
 /**
- * Removes the pin at `pinPath` only if it still holds map `mapId`. A missing
- * pin is "missing" (success); a pin holding another map is left alone and
- * reported as "foreign". Throws on other errors.
+ * Removes the pin at `pinPath` only if it holds map `mapId` (or a map a
+ * killed swap of this resource put there, see recoverInterruptedSwap). The
+ * pin is first moved to a private name (renameat2 RENAME_NOREPLACE), verified
+ * there and unlinked; anything else is moved back. A missing pin is
+ * "missing" (success). A pin holding something else is "foreign" and
+ * `onForeign` is told what it holds (and where it is kept, should the path
+ * have been taken meanwhile). Throws EbpfError on other errors.
  */
-export function unpinIfOwned(pinPath: string, mapId: number): UnpinOutcome {
-  const liveId = pinnedMapId(pinPath);
-  if (liveId === undefined) return "missing";
-  if (liveId !== mapId && !recoverInterruptedSwap(pinPath, mapId)) return "foreign";
-  faultPoint("before-unpin");
+export function unpinIfOwned(pinPath: string, mapId: number, onForeign: (what: string) => void = () => undefined): UnpinOutcome {
+  let parent: PinParent;
   try {
-    fs.unlinkSync(pinPath);
+    parent = openPinParent(pinPath, { create: false });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "missing";
-    throw kernelError("unpin", pinPath, error);
+    if (isEbpfError(error, "PinNotFound")) return "missing";
+    throw error;
   }
-  return "unpinned";
+  const { dir, name } = parent;
+  try {
+    faultPoint("before-unpin");
+    const held = stagingName(name, [mapId]);
+    try {
+      dir.rename(name, dir, held, RENAME_NOREPLACE);
+    } catch (error) {
+      if (hasErrno(error, "ENOENT")) {
+        removeStaleStagingPinsIn(dir, name);
+        return "missing";
+      }
+      throw kernelError("unpin", pinPath, error, {}, DIRECTORY_HINTS);
+    }
+    const content = inspectPin(dir, held);
+    if (content.kind === "map" && (content.id === mapId || recoverSwapIn(dir, name, mapId, content.id))) {
+      unlinkIfHolds(dir, held, content.id);
+      // A dead run's staging or move-trace pins of this name go too.
+      removeStaleStagingPinsIn(dir, name);
+      return "unpinned";
+    }
+    try {
+      dir.rename(held, dir, name, RENAME_NOREPLACE);
+      onForeign(`it holds ${describeContent(content)}`);
+    } catch {
+      onForeign(`it held ${describeContent(content)}, and the path was taken meanwhile, so that stays pinned at ${path.join(dir.path, held)}`);
+    }
+    return "foreign";
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * Moves the pin at `from` to `to` (renameat2 RENAME_NOREPLACE between the
+ * verified directories, creating `to`'s missing directories), provided it is
+ * map `mapId`: if what moved is anything else, it is moved back and
+ * EbpfError "ForeignPin" thrown. Throws "PinExists" when `to` is taken.
+ * Returns the directories created.
+ */
+export function movePinIfOwned(from: string, to: string, mapId: number): PinResult {
+  const source = openPinParent(from, { create: false });
+  try {
+    const target = openPinParent(to, { create: true });
+    try {
+      try {
+        source.dir.rename(source.name, target.dir, target.name, RENAME_NOREPLACE);
+      } catch (error) {
+        if (hasErrno(error, "EEXIST")) {
+          throw new EbpfError("PinExists", `cannot move the pin to ${to}: the path is taken; choose another pinPath or remove what is pinned there`, { cause: error, code: "EEXIST" });
+        }
+        throw kernelError("move pin to", to, error, { ENOENT: "PinNotFound" }, DIRECTORY_HINTS);
+      }
+      const moved = inspectPin(target.dir, target.name);
+      if (moved.kind !== "map" || moved.id !== mapId) {
+        let where = `it was moved back to ${from}`;
+        try {
+          target.dir.rename(target.name, source.dir, source.name, RENAME_NOREPLACE);
+        } catch {
+          where = `${from} was taken meanwhile, so it stays at ${to}`;
+        }
+        throw new EbpfError("ForeignPin", `${from} held ${describeContent(moved)}, not map ${mapId} that this resource manages; ${where}`);
+      }
+      return { createdDirectories: target.created };
+    } catch (error) {
+      target.dir.close();
+      removeEmptyDirectories(target.created);
+      throw error;
+    } finally {
+      target.dir.close();
+    }
+  } finally {
+    source.dir.close();
+  }
+}
+
+/**
+ * Leaves proof, beside `oldPath`, that this process is moving map `map`
+ * (pinned at `oldPath`) to another path as new map `newMapId`: a second pin
+ * of `map` at a private name carrying both IDs. A re-run after a kill
+ * (finishInterruptedMove) reads it. Returns a function that removes it.
+ */
+export function pinMoveTrace(oldPath: string, map: MapFd, newMapId: number): () => void {
+  const parent = openPinParent(oldPath, { create: false });
+  const trace = stagingName(parent.name, [map.info.id, newMapId]);
+  try {
+    parent.dir.pin(map, trace);
+  } catch (error) {
+    parent.dir.close();
+    throw kernelError("pin", path.join(parent.dir.path, trace), error, {}, DIRECTORY_HINTS);
+  }
+  return () => {
+    try {
+      unlinkIfHolds(parent.dir, trace, map.info.id);
+    } finally {
+      parent.dir.close();
+    }
+  };
+}
+
+/**
+ * Finishes a pin move (pinPath and the map changing together) that a killed
+ * process left half done: a trace of a process that no longer runs beside
+ * `oldPath` holds map `mapId` and names new map N, and `newPath` holds N.
+ * Then `oldPath` is unpinned if it still holds `mapId`, the trace removed,
+ * and N returned: the map at `newPath` is this resource's. A trace whose new
+ * map is not at `newPath` is removed (the move never happened) and undefined
+ * returned.
+ */
+export function finishInterruptedMove(oldPath: string, newPath: string, mapId: number): number | undefined {
+  let parent: PinParent;
+  try {
+    parent = openPinParent(oldPath, { create: false });
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const candidate of listNames(parent.dir)) {
+      const trace = parseStagingName(parent.name, candidate);
+      if (!trace || trace.ids.length !== 2 || trace.ids[0] !== mapId || !ownerGone(trace)) continue;
+      const traced = inspectPin(parent.dir, candidate);
+      if (traced.kind !== "map" || traced.id !== mapId) continue;
+      let atNewPath: number | undefined;
+      try {
+        atNewPath = pinnedMapId(newPath);
+      } catch {
+        atNewPath = undefined;
+      }
+      if (atNewPath === trace.ids[1]) {
+        unpinIfOwned(oldPath, mapId);
+        unlinkIfHolds(parent.dir, candidate, mapId);
+        return atNewPath;
+      }
+      unlinkIfHolds(parent.dir, candidate, mapId);
+    }
+    return undefined;
+  } finally {
+    parent.dir.close();
+  }
 }
