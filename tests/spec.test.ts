@@ -267,7 +267,7 @@ describe("spec", () => {
     });
     it("takes pin paths as *_of_maps values", () => {
       const s = check({ mapType: "array_of_maps", maxEntries: 2, keyType: "u32", innerMap: { mapType: "array", valueSize: 4, maxEntries: 1 }, contents: [{ key: 1, value: "/sys/fs/bpf/inner" }] });
-      assert.deepEqual(encodeContents(s, HOST), [{ key: Buffer.from("01000000", "hex"), value: "/sys/fs/bpf/inner", index: 0 }]);
+      assert.deepEqual(encodeContents(s), [{ key: Buffer.from("01000000", "hex"), value: "/sys/fs/bpf/inner", index: 0 }]);
       fails({ mapType: "array_of_maps", maxEntries: 2, innerMap: { mapType: "array", valueSize: 4, maxEntries: 1 }, contents: [{ key: "00000000", value: "inner" }] }, /^contents\[0\]\.value: must be the pin path of the inner map: "inner" is not an absolute path$/);
     });
     it("detects duplicates after encoding (1 vs \"1\")", () => {
@@ -281,25 +281,25 @@ describe("spec", () => {
         mapType: "hash", keySize: 4, valueSize: 8, maxEntries: 8, keyType: "u32", valueType: "u64",
         contents: [{ key: 256, value: 1 }, { key: "0x2", value: "18446744073709551615" }, { key: "0", value: 0 }],
       });
-      assert.deepEqual(canonicalContents(s, HOST), [
+      assert.deepEqual(canonicalContents(s), [
         { key: 0, value: "0" }, { key: 2, value: "18446744073709551615" }, { key: 256, value: "1" },
       ]);
-      assert.deepEqual(encodeContents(s, HOST).map((e) => e.index), [2, 1, 0]);
+      assert.deepEqual(encodeContents(s).map((e) => e.index), [2, 1, 0]);
     });
     it("lpm keys by address then prefix", () => {
       const s = check({
         mapType: "lpm_trie", keySize: 8, valueSize: 4, maxEntries: 8, flags: ["no_prealloc"], keyType: "lpm_ipv4", valueType: "u32",
         contents: [{ key: "10.0.0.0/16", value: 2 }, { key: "10.0.0.0/8", value: 1 }, { key: "0.0.0.0/0", value: 0 }],
       });
-      assert.deepEqual(canonicalContents(s, HOST).map((e) => e.key), ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16"]);
+      assert.deepEqual(canonicalContents(s).map((e) => e.key), ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16"]);
     });
     it("keeps queue order and per-CPU forms", () => {
       const q = check({ mapType: "queue", valueSize: 2, maxEntries: 4, valueType: "u16", contents: [{ value: 3 }, { value: "1" }, { value: 2 }] });
-      assert.deepEqual(canonicalContents(q, HOST), [{ value: 3 }, { value: 1 }, { value: 2 }]);
-      assert.equal(encodeContents(q, HOST)[0]!.key, null);
+      assert.deepEqual(canonicalContents(q), [{ value: 3 }, { value: 1 }, { value: 2 }]);
+      assert.equal(encodeContents(q)[0]!.key, null);
       const p = check({ mapType: "percpu_array", valueSize: 4, maxEntries: 4, keyType: "u32", valueType: "u32", contents: [{ key: 1, perCpuValues: [5, 5] }, { key: 0, perCpuValues: [1, 2] }] });
-      assert.deepEqual(canonicalContents(p, HOST), [{ key: 0, perCpuValues: [1, 2] }, { key: 1, value: 5 }]);
-      assert.equal((encodeContents(p, HOST)[0]!.value as Buffer).length, 16);
+      assert.deepEqual(canonicalContents(p), [{ key: 0, perCpuValues: [1, 2] }, { key: 1, value: 5 }]);
+      assert.equal((encodeContents(p)[0]!.value as Buffer).length, 16);
     });
   });
 
