@@ -136,6 +136,14 @@ describe("check bounds", function () {
       const error = specError({ mapType: "hash", keyType: "u32", valueSize: 4294967295, maxEntries: 1, valueType: "string", contents: [{ key: 1, value: "x" }] });
       assert.deepEqual(error.message.split("\n"), ["valueSize: hash needs keySize + valueSize ≤ 4194255, not 4294967299"]);
     });
+
+    it("a hash key size beyond the bound is refused without its value size, before a codec is built", () => {
+      const error = specError({ mapType: "hash", keySize: 4294967295, maxEntries: 1, keyType: { struct: [{ name: "a", type: "u64" }] } });
+      assert.deepEqual(error.message.split("\n"), [
+        "valueSize: is required for hash (≥ 1)",
+        "keySize: hash needs keySize ≤ 4194254 (keySize + valueSize ≤ 4194255), not 4294967295",
+      ]);
+    });
   });
 
   describe("G: bounded failures and messages", () => {

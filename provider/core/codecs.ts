@@ -538,15 +538,26 @@ function setField(out: Record<string, CanonicalValue>, name: string, value: Cano
   Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
 }
 
+// The byte ranges no field covers, as [start, end) pairs.
+function paddingRanges(laid: readonly Field[], size: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  let covered = 0;
+  for (const field of [...laid].sort((a, b) => a.offset - b.offset)) {
+    if (field.offset > covered) ranges.push([covered, field.offset]);
+    covered = Math.max(covered, field.offset + field.codec.size);
+  }
+  if (covered < size) ranges.push([covered, size]);
+  return ranges;
+}
+
 // The codec of laid-out fields: encode fills each given field (missing ones
 // are zero), decode shows each field unless padding is non-zero.
 function fieldsCodec(laid: readonly Field[], size: number): Codec {
   const names = new Set(laid.map((field) => field.name));
   const fieldList = () => clip(laid.map((field) => field.name).join(", "), 200);
-  const padding = new Uint8Array(size).fill(1);
-  for (const field of laid) padding.fill(0, field.offset, field.offset + field.codec.size);
+  const padding = paddingRanges(laid, size);
   const hasPadding = (bytes: Buffer): boolean => {
-    for (let i = 0; i < size; i++) if (padding[i] && bytes[i] !== 0) return true;
+    for (const [start, end] of padding) for (let i = start; i < end; i++) if (bytes[i] !== 0) return true;
     return false;
   };
   const slice = (bytes: Buffer, field: Field) => bytes.subarray(field.offset, field.offset + field.codec.size);

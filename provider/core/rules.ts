@@ -171,17 +171,30 @@ function resolveFlags(shape: Shape, context: ShapeContext): MapFlagName[] {
   return flags.sort((a, b) => MAP_FLAGS[a] - MAP_FLAGS[b]);
 }
 
+// The hash family's bound on key + value. Each is at least 1, so one alone
+// beyond HASH_KV_MAX - 1 fails too, even when the other is missing or failed.
+function checkKeyPlusValue(type: MapTypeName, resolved: ResolvedShape, context: ShapeContext): void {
+  const { keySize, valueSize } = resolved;
+  if (keySize !== undefined && valueSize !== undefined) {
+    if (keySize + valueSize <= HASH_KV_MAX) return;
+    context.failures.add(at(context, "valueSize"), `${type} needs keySize + valueSize ≤ ${HASH_KV_MAX}, not ${keySize + valueSize}`);
+  } else {
+    const [property, size] = keySize !== undefined ? ["keySize", keySize] : ["valueSize", valueSize];
+    if (size === undefined || size < HASH_KV_MAX) return;
+    context.failures.add(at(context, property), `${type} needs ${property} ≤ ${HASH_KV_MAX - 1} (keySize + valueSize ≤ ${HASH_KV_MAX}), not ${size}`);
+  }
+  resolved.keySize = undefined;
+  resolved.valueSize = undefined;
+}
+
 // Rules that tie sizes to other facts: the hash family's key + value bound,
 // and stack_trace's frame size and count. A size that breaks one is dropped
 // (undefined), so that nothing is encoded at a size the kernel refuses.
 function checkCombinedSizes(shape: Shape, resolved: ResolvedShape, context: ShapeContext): void {
   const type = shape.mapType;
-  const { keySize, valueSize } = resolved;
+  if (resolved.info.kvLimit) checkKeyPlusValue(type, resolved, context);
+  const { valueSize } = resolved;
   if (valueSize === undefined) return;
-  if (resolved.info.kvLimit && keySize !== undefined && keySize + valueSize > HASH_KV_MAX) {
-    context.failures.add(at(context, "valueSize"), `${type} needs keySize + valueSize ≤ ${HASH_KV_MAX}, not ${keySize + valueSize}`);
-    resolved.valueSize = undefined;
-  }
   if (type === "stack_trace") {
     const frame = resolved.flags.includes("stack_build_id") ? 32 : 8;
     const max = frame * context.host.maxStack();
