@@ -11,7 +11,7 @@ import {
   type MapInfo,
 } from "../../native";
 import { kernelError } from "./errors";
-import { mapTypeInfo } from "./maptypes";
+import { mapTypeInfo, valueLayout } from "./maptypes";
 import { faultPoint } from "./faults";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
@@ -88,7 +88,7 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
       numaNode: spec.numaNode,
       mapName: spec.name,
       mapExtra: spec.mapExtra,
-    });
+    }, valueLayout);
   } catch (error) {
     throw kernelError("create map", label, error);
   } finally {
@@ -99,7 +99,7 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
 /** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned. */
 export function openPinned(pinPath: string, access: "rw" | "ro" = "rw"): MapFd {
   try {
-    return openPinnedMap(pinPath, access);
+    return openPinnedMap(pinPath, access, valueLayout);
   } catch (error) {
     throw kernelError("open pinned map", pinPath, error, { ENOENT: "PinNotFound" });
   }

@@ -11,7 +11,7 @@
 // with BPF_OBJ_GET_INFO_BY_FD; "measured:" notes record what the kernel did.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { possibleCpus } from "../../native";
+import { possibleCpus, type ValueLayout } from "../../native";
 import { perCpuStride } from "./codecs";
 
 /** Map flag name (lower case, no BPF_F_ prefix) → bit, as in the uapi header. */
@@ -353,6 +353,9 @@ export function pageSize(): number {
 export function valueBytesOf(typeId: number, valueSize: number, cpus: number = possibleCpus()): number {
   return mapTypeInfo(typeId)?.perCpu ? perCpuStride(valueSize) * cpus : valueSize;
 }
+
+/** The binding's value layout from this table: what createMap/openPinnedMap take for any map type. */
+export const valueLayout: ValueLayout = (info) => valueBytesOf(info.type, info.valueSize);
 
 /** The possible-CPU count (sizes per-CPU values) and its parser, from the binding. */
 export { parseCpuList, possibleCpus as possibleCpuCount } from "../../native";
