@@ -1,7 +1,8 @@
 // Spec validation: per-type kernel rules, defaults, failure collection,
 // canonical contents. Pure: no kernel needed.
 import assert from "node:assert/strict";
-import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, parseCpuList } from "../provider/core/maptypes.js";
+import { execFileSync } from "node:child_process";
+import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, pageSize, parseCpuList, valueBytesOf } from "../provider/core/maptypes.js";
 import {
   HostInfo, MapSpec, SpecError, canonicalContents, checkSpec, encodeContents, kernelAdjusted,
 } from "../provider/core/spec.js";
@@ -70,6 +71,26 @@ describe("spec", () => {
         assert.deepEqual(again, s, t);
       }
       assert.equal(check({ mapType: "queue", ...MINIMAL.queue }).keyType, null);
+    });
+    it("keeps every behaviour fact on the type's entry, consistent with its contents rule", () => {
+      for (const name of MAP_TYPE_NAMES) {
+        const info = MAP_TYPES[name];
+        assert.equal(info.dumpable === true, info.contents?.kind === "keyed", `${name}: dumpable iff keyed contents`);
+        assert.equal(info.keyless === true, info.contents?.kind === "values", `${name}: keyless iff pushed values`);
+        if (info.arrayLike) assert.ok(info.contents?.kind === "keyed" && info.contents.index && info.batch, `${name}: arrays are indexed and batched`);
+        if (info.batch) assert.ok(info.dumpable, `${name}: batch types are dumpable`);
+      }
+      assert.deepEqual(MAP_TYPE_NAMES.filter((name) => MAP_TYPES[name].perCpu),
+        ["percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"]);
+      assert.deepEqual(MAP_TYPE_NAMES.filter((name) => MAP_TYPES[name].arrayLike), ["array", "percpu_array", "array_of_maps"]);
+      assert.equal(valueBytesOf(MAP_TYPES.percpu_array.id, 12, 3), 48);
+      assert.equal(valueBytesOf(MAP_TYPES.array.id, 12, 3), 12);
+    });
+    it("asks the OS for the page size, and rules follow the host's", () => {
+      assert.equal(pageSize(), Number(execFileSync("getconf", ["PAGESIZE"], { encoding: "utf8" })));
+      assert.throws(() => checkSpec({ pinPath: P, mapType: "ringbuf", maxEntries: 8192 }, { ...HOST, pageSize: 16384 }),
+        /^SpecError: maxEntries: ringbuf needs maxEntries ≥ 16384, not 8192$/);
+      assert.equal(checkSpec({ pinPath: P, mapType: "ringbuf", maxEntries: 16384 }, { ...HOST, pageSize: 16384 }).maxEntries, 16384);
     });
     it("uses the uapi enum numbers", () => {
       assert.equal(MAP_TYPES.hash.id, 1);
