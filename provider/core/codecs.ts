@@ -141,8 +141,6 @@ export interface Codec {
   compare(a: Buffer, b: Buffer): number;
 }
 
-const show = echo;
-
 // The raw escape { hex: "…" }, accepted by every codec.
 function rawBytes(value: unknown, size: number, path: string): Buffer | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
@@ -152,11 +150,11 @@ function rawBytes(value: unknown, size: number, path: string): Buffer | undefine
 }
 
 function parseHex(value: unknown, size: number, path: string): Buffer {
-  if (typeof value !== "string") fail(path, `${show(value)} is not a hex string`);
+  if (typeof value !== "string") fail(path, `${echo(value)} is not a hex string`);
   const digits = value.startsWith("0x") || value.startsWith("0X") ? value.slice(2) : value;
   // The length first: a wrong-sized value is refused without scanning it.
-  if (digits.length !== size * 2) fail(path, `${show(value)} has ${digits.length / 2} bytes, need exactly ${size}`);
-  if (!/^[0-9a-fA-F]*$/.test(digits)) fail(path, `${show(value)} is not a hex string`);
+  if (digits.length !== size * 2) fail(path, `${echo(value)} has ${digits.length / 2} bytes, need exactly ${size}`);
+  if (!/^[0-9a-fA-F]*$/.test(digits)) fail(path, `${echo(value)} is not a hex string`);
   return Buffer.from(digits, "hex");
 }
 
@@ -251,24 +249,24 @@ function intCodec(name: string, s: IntSpec): Codec {
   return withRaw(s.bytes, s.bytes, {
     encode(value, path) {
       const v = parseInteger(value);
-      if (v === undefined) fail(path, `${show(value)} is not an integer (a number, or a decimal or 0x string)`);
-      if (v === "tooLong") fail(path, `${show(value)} does not fit ${range}`);
+      if (v === undefined) fail(path, `${echo(value)} is not an integer (a number, or a decimal or 0x string)`);
+      if (v === "tooLong") fail(path, `${echo(value)} does not fit ${range}`);
       if (typeof v === "number") {
-        if (!Number.isInteger(v)) fail(path, `${show(value)} is not an integer`);
+        if (!Number.isInteger(v)) fail(path, `${echo(value)} is not an integer`);
         // Beyond 2^53 a double has already lost digits: insist on a string.
-        if (!Number.isSafeInteger(v)) fail(path, `${show(value)} is beyond 2^53 and has lost precision; give it as a decimal string`);
+        if (!Number.isSafeInteger(v)) fail(path, `${echo(value)} is beyond 2^53 and has lost precision; give it as a decimal string`);
       }
       const out = Buffer.alloc(s.bytes);
       if (s.bytes === 8) {
         const big = BigInt(v);
-        if (big < min || big > max) fail(path, `${show(value)} does not fit ${range}`);
+        if (big < min || big > max) fail(path, `${echo(value)} does not fit ${range}`);
         const unsigned = BigInt.asUintN(64, big);
         if (s.be) out.writeBigUInt64BE(unsigned);
         else out.writeBigUInt64LE(unsigned);
         return out;
       }
       if (typeof v === "bigint" ? v < min || v > max : v < minNumber || v > maxNumber) {
-        fail(path, `${show(value)} does not fit ${range}`);
+        fail(path, `${echo(value)} does not fit ${range}`);
       }
       // Two's complement for negative values: write the unsigned equivalent.
       const n = Number(v);
@@ -361,7 +359,7 @@ function addrCodec(kind: "ipv4" | "ipv6"): Codec {
   return withRaw(size, 4, {
     encode(value, path) {
       const b = typeof value === "string" ? parse(value) : undefined;
-      if (!b) fail(path, `${show(value)} is not an ${kind === "ipv4" ? "IPv4" : "IPv6"} address`);
+      if (!b) fail(path, `${echo(value)} is not an ${kind === "ipv4" ? "IPv4" : "IPv6"} address`);
       return b;
     },
     decode: format,
@@ -372,7 +370,7 @@ function addrCodec(kind: "ipv4" | "ipv6"): Codec {
 const macCodec: Codec = withRaw(6, 1, {
   encode(value, path) {
     if (typeof value !== "string" || !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(value)) {
-      fail(path, `${show(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+      fail(path, `${echo(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
     }
     return Buffer.from(value.replace(/[:-]/g, ""), "hex");
   },
@@ -393,14 +391,14 @@ function lpmCodec(kind: "ipv4" | "ipv6"): Codec {
   return withRaw(4 + addrLen, 4, {
     encode(value, path) {
       const what = `${kind === "ipv4" ? "an IPv4" : "an IPv6"} CIDR (address/prefix)`;
-      if (typeof value !== "string") fail(path, `${show(value)} is not ${what}`);
+      if (typeof value !== "string") fail(path, `${echo(value)} is not ${what}`);
       const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value);
       const addr = m ? parse(m[1]!) : undefined;
-      if (!m || !addr) fail(path, `${show(value)} is not ${what}`);
+      if (!m || !addr) fail(path, `${echo(value)} is not ${what}`);
       // A bare address is a full-length prefix.
       const prefix = m[2] === undefined ? maxPrefix : Number(m[2]);
-      if (prefix > maxPrefix) fail(path, `${show(value)}: prefix length ${prefix} exceeds ${maxPrefix}`);
-      if (!hostBitsClear(addr, prefix)) fail(path, `${show(value)} has host bits set beyond the /${prefix} prefix`);
+      if (prefix > maxPrefix) fail(path, `${echo(value)}: prefix length ${prefix} exceeds ${maxPrefix}`);
+      if (!hostBitsClear(addr, prefix)) fail(path, `${echo(value)} has host bits set beyond the /${prefix} prefix`);
       const out = Buffer.alloc(4 + addrLen);
       out.writeUInt32LE(prefix, 0);
       addr.copy(out, 4);
@@ -439,11 +437,11 @@ function hexCodec(size: number): Codec {
 function stringCodec(size: number): Codec {
   return withRaw(size, 1, {
     encode(value, path) {
-      if (typeof value !== "string") fail(path, `${show(value)} is not a string`);
-      if (value.includes("\0")) fail(path, `${show(value)} contains a NUL character`);
+      if (typeof value !== "string") fail(path, `${echo(value)} is not a string`);
+      if (value.includes("\0")) fail(path, `${echo(value)} contains a NUL character`);
       // Measured before it is copied: a 200 MB string for a 16-byte value costs no 200 MB buffer.
       const length = Buffer.byteLength(value, "utf8");
-      if (length > size - 1) fail(path, `${show(value)} is ${length} bytes; at most ${size - 1} fit in ${size} with the NUL terminator`);
+      if (length > size - 1) fail(path, `${echo(value)} is ${length} bytes; at most ${size - 1} fit in ${size} with the NUL terminator`);
       const bytes = Buffer.from(value, "utf8");
       const out = Buffer.alloc(size);
       bytes.copy(out);
@@ -482,7 +480,7 @@ function fieldSize(field: StructFieldDecl, fieldPath: string, failures: FailureL
     if (field.size === undefined) failures.add(`${fieldPath}.size`, `a ${typeof field.type === "string" ? field.type : "struct"} field needs a size`);
     return field.size;
   }
-  if (field.size !== undefined && field.size !== implied) failures.add(`${fieldPath}.size`, `${show(field.type)} is ${implied} bytes, not ${field.size}`);
+  if (field.size !== undefined && field.size !== implied) failures.add(`${fieldPath}.size`, `${echo(field.type)} is ${implied} bytes, not ${field.size}`);
   return implied;
 }
 
@@ -564,7 +562,7 @@ function fieldsCodec(laid: readonly Field[], size: number): Codec {
   return withRaw(size, Math.max(1, ...laid.map((field) => field.codec.align)), {
     encode(value, path) {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        fail(path, `${show(value)} is not an object with fields ${fieldList()}`);
+        fail(path, `${echo(value)} is not an object with fields ${fieldList()}`);
       }
       const failures = new FailureList();
       for (const name of Object.keys(value)) {
@@ -640,9 +638,9 @@ function joinPath(base: string, keys: readonly PropertyKey[]): string {
 
 // makeCodec without the schema check; `depth` counts struct levels.
 function buildCodec(decl: CodecDecl, size: number, path: string, depth: number): Codec {
-  if (!Number.isInteger(size) || size < 0) fail(path, `size ${show(size)} is not a byte count`);
+  if (!Number.isInteger(size) || size < 0) fail(path, `size ${echo(size)} is not a byte count`);
   if (typeof decl !== "string") return structCodec(decl.struct, size, path, depth);
-  if (!isScalarName(decl)) fail(path, `unknown codec ${show(decl)}`);
+  if (!isScalarName(decl)) fail(path, `unknown codec ${echo(decl)}`);
   const { size: implied, int } = SCALARS[decl];
   if (implied !== undefined && implied !== size) {
     const why = decl.startsWith("lpm_") ? ` (u32 prefix length + ${implied - 4} address bytes)` : "";
@@ -665,7 +663,7 @@ function buildCodec(decl: CodecDecl, size: number, path: string, depth: number):
     case "lpm_ipv6":
       return lpmCodec("ipv6");
   }
-  return fail(path, `unknown codec ${show(decl)}`);
+  return fail(path, `unknown codec ${echo(decl)}`);
 }
 
 // ---- per-CPU values
