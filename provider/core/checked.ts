@@ -126,14 +126,18 @@ function checkedSpec(fields: SpecFields, entries: EncodedEntry[], codecs: SpecCo
  */
 export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const failures = new FailureList();
+  // Without an object or a map type there is nothing to apply rules to.
+  const stop = (): never => {
+    throw new SpecError(failures.list());
+  };
   const host = hostOf(hostInfo);
   const parsed = parseInputs(input, failures);
-  if (!parsed) return failures.throwIfAny(specError) as never;
+  if (!parsed) return stop();
   const { values: inputs, given } = parsed;
   if (!given.has("pinPath")) failures.add("pinPath", "is required");
   if (!given.has("mapType")) failures.add("mapType", "is required");
   const type = inputs.mapType;
-  if (type === undefined) return failures.throwIfAny(specError) as never;
+  if (type === undefined) return stop();
 
   const context: ShapeContext = { base: "", given, numaNode: inputs.numaNode, host, failures };
   const typeInfo = MAP_TYPES[type];
@@ -144,7 +148,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
     maxEntries: inputs.maxEntries,
     flags: inputs.flags,
   }, context);
-  if (!shape) return failures.throwIfAny(specError) as never;
+  if (!shape) return stop();
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
   const innerMap = checkInnerMap(type, inputs, context);
   const codecs = codecsFor(type, inputs, shape, host.cpus(), failures);
