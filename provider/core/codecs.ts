@@ -46,13 +46,18 @@ export const StructFieldSchema: z.ZodType<StructFieldDecl> = z.lazy(() =>
   z.strictObject({
     name: z.string().regex(FIELD_NAME, { error: "a field name is a C identifier" })
       .refine((n) => n !== "hex", { error: "the field name hex is reserved for raw values ({ hex: \"…\" })" }),
-    type: CodecShapeSchema,
+    type: CodecSchema,
     offset: ByteCount.optional(),
     size: ByteCount.optional(),
   }),
 );
 
-const CodecShapeSchema: z.ZodType<CodecDecl> = z.lazy(() =>
+/**
+ * The zod schema of a codec declaration (keyType / valueType). It recurses
+ * into nested structs: bound the nesting first (codecNestingIssue), as
+ * checkSpec and makeCodec do, before parsing untrusted declarations.
+ */
+export const CodecSchema: z.ZodType<CodecDecl> = z.lazy(() =>
   z.union([
     z.enum(SCALAR_CODECS, { error: `a codec is one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }` }),
     z.strictObject({
@@ -62,11 +67,14 @@ const CodecShapeSchema: z.ZodType<CodecDecl> = z.lazy(() =>
   ]),
 );
 
-// The struct arrays of a declaration, walked without recursion (a hostile
-// declaration may nest thousands deep): fails at the first struct nested
-// deeper than MAX_CODEC_DEPTH or when the fields exceed MAX_CODEC_FIELDS, so
-// that the recursive schema and makeCodec only see bounded declarations.
-function boundNesting(decl: unknown, ctx: z.RefinementCtx): void {
+/**
+ * Walks the struct arrays of an untrusted declaration without recursion (a
+ * hostile one may nest thousands deep) and returns the first struct nested
+ * deeper than MAX_CODEC_DEPTH, or where the fields in all exceed
+ * MAX_CODEC_FIELDS, as a path below the declaration and a rule; undefined
+ * when the declaration is within bounds (its shape is CodecSchema's to check).
+ */
+export function codecNestingIssue(decl: unknown): { path: (string | number)[]; rule: string } | undefined {
   const pending: { node: unknown; path: (string | number)[] }[] = [{ node: decl, path: [] }];
   let fields = 0;
   for (let next = pending.pop(); next; next = pending.pop()) {
@@ -74,29 +82,17 @@ function boundNesting(decl: unknown, ctx: z.RefinementCtx): void {
     if (typeof node !== "object" || node === null || !Object.hasOwn(node, "struct")) continue;
     const struct = (node as { struct: unknown }).struct;
     if (!Array.isArray(struct)) continue;
-    const depth = path.length / 3 + 1;
-    if (depth > MAX_CODEC_DEPTH) {
-      ctx.addIssue({ code: "custom", path, message: `structs nest deeper than ${MAX_CODEC_DEPTH} levels` });
-      return;
-    }
+    if (path.length / 3 + 1 > MAX_CODEC_DEPTH) return { path, rule: `structs nest deeper than ${MAX_CODEC_DEPTH} levels` };
     fields += struct.length;
-    if (fields > MAX_CODEC_FIELDS) {
-      ctx.addIssue({ code: "custom", path, message: `a declaration has at most ${MAX_CODEC_FIELDS} struct fields in all` });
-      return;
-    }
+    if (fields > MAX_CODEC_FIELDS) return { path, rule: `a declaration has at most ${MAX_CODEC_FIELDS} struct fields in all` };
     struct.forEach((field: unknown, index) => {
       if (typeof field === "object" && field !== null && Object.hasOwn(field, "type")) {
         pending.push({ node: (field as { type: unknown }).type, path: [...path, "struct", index, "type"] });
       }
     });
   }
+  return undefined;
 }
-
-/**
- * The zod schema of a codec declaration (keyType / valueType): its nesting
- * bounded first (MAX_CODEC_DEPTH, MAX_CODEC_FIELDS), then its shape.
- */
-export const CodecSchema: z.ZodType<CodecDecl> = z.unknown().superRefine(boundNesting).pipe(CodecShapeSchema);
 
 /** A value in canonical notation: what decode returns and reads back show. */
 export type CanonicalValue = number | string | { [field: string]: CanonicalValue };
@@ -619,7 +615,10 @@ export function fixedSize(decl: CodecDecl): number | undefined {
 export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
   if (typeof decl !== "string") {
     // Callers normally pass a declaration checked by CodecSchema; check it
-    // anyway (once, here: nested structs are then built without re-parsing).
+    // anyway (once, here: nested structs are then built without re-parsing),
+    // its nesting first, so that the recursive schema never overflows the stack.
+    const nesting = codecNestingIssue(decl);
+    if (nesting) fail(joinPath(path, nesting.path) || "codec", nesting.rule);
     const parsed = CodecSchema.safeParse(decl);
     if (!parsed.success) {
       const failures = new FailureList();

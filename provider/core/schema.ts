@@ -2,7 +2,7 @@
 // the input types, their shape validation and its error text, and the
 // property-by-property parse that check starts with.
 import { z } from "zod";
-import { CodecSchema, type CodecDecl } from "./codecs";
+import { CodecSchema, codecNestingIssue, type CodecDecl } from "./codecs";
 import { FailureList } from "./failures";
 import { MAP_FLAG_NAMES, MAP_TYPE_NAMES, type MapFlagName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
@@ -182,6 +182,11 @@ export function parseInputs(raw: unknown, failures: FailureList): ParsedInputs |
     }
     if (value === undefined) continue;
     given.add(name);
+    const nesting = name === "keyType" || name === "valueType" ? codecNestingIssue(value) : undefined;
+    if (nesting) {
+      failures.add(joinPath(name, nesting.path), nesting.rule);
+      continue;
+    }
     const result = (shape[name as keyof typeof shape] as z.ZodType).safeParse(value);
     if (result.success) values[name] = result.data;
     else for (const issue of result.error.issues) failures.add(joinPath(name, issue.path), issue.message);
