@@ -59,14 +59,19 @@ function readBoundedFile(file: string): Buffer | string {
     if (!stat.isFile()) return `${file} is ${fileKind(stat)}; a contents file must be a regular file`;
     const tooBig = (bytes: number | string) => `${file} has ${bytes} bytes; a contents file may have at most ${CONTENTS_FILE_MAX_BYTES} (256 MiB)`;
     if (stat.size > CONTENTS_FILE_MAX_BYTES) return tooBig(stat.size);
-    const buffer = Buffer.allocUnsafe(Math.min(stat.size, CONTENTS_FILE_MAX_BYTES) + 1);
+    let buffer = Buffer.allocUnsafe(stat.size + 1);
     let length = 0;
     for (;;) {
-      if (length === buffer.length) return tooBig(`more than ${stat.size}`);
+      if (length === buffer.length) {
+        if (length > CONTENTS_FILE_MAX_BYTES) return tooBig(`more than ${CONTENTS_FILE_MAX_BYTES}`);
+        // The file grew while it was read (or stat said 0, as /proc does): read on, up to the bound.
+        const larger = Buffer.allocUnsafe(Math.min(Math.max(buffer.length * 2, 65536), CONTENTS_FILE_MAX_BYTES + 1));
+        buffer.copy(larger);
+        buffer = larger;
+      }
       const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
       if (read === 0) return buffer.subarray(0, length);
       length += read;
-      if (length > CONTENTS_FILE_MAX_BYTES) return tooBig(`more than ${CONTENTS_FILE_MAX_BYTES}`);
     }
   } catch (error) {
     return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
