@@ -7,20 +7,20 @@ import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
   encodeEntries, readContentsFile, rawEntriesOf, toNotation, type EncodedEntry, type SpecCodecs,
 } from "./contents";
-import { FailureList, InputError, type Failure } from "./failures";
+import { FailureList, InputError, type Failure, type InputErrorMaker } from "./failures";
 import { MAP_TYPES, type MapTypeName, type SizeRule } from "./maptypes";
 import { checkNumaAndExtra, checkShape, hostOf, type HostInfo, type ResolvedShape, type ShapeContext } from "./rules";
 import { parseInputs, type ContentEntry, type InnerMapSpec, type ParsedInput, type SpecFields } from "./schema";
 
 /** Every failure of a spec; the message has one `path: rule` line per failure (at most 100, then a count). */
 export class SpecError extends InputError {
-  constructor(failures: readonly Failure[]) {
-    super(failures);
+  constructor(failures: readonly Failure[], omitted = 0, omittedPath = "") {
+    super(failures, omitted, omittedPath);
     this.name = "SpecError";
   }
 }
 
-const specError = (failures: Failure[]): SpecError => new SpecError(failures);
+const specError: InputErrorMaker = (failures, omitted, omittedPath) => new SpecError(failures, omitted, omittedPath);
 
 /**
  * A checked spec: the inputs with defaults filled in — sizes implied by the
@@ -128,7 +128,8 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const failures = new FailureList();
   // Without an object or a map type there is nothing to apply rules to.
   const stop = (): never => {
-    throw new SpecError(failures.list());
+    failures.throwIfAny(specError);
+    throw new Error("unreachable: stopped without a failure");
   };
   const host = hostOf(hostInfo);
   const parsed = parseInputs(input, failures);

@@ -8,7 +8,7 @@
 // with host bits set, a string without a NUL) decode to the raw form
 // { hex: "…" }, which every codec accepts.
 import { z } from "zod";
-import { FailureList, InputError, clip, echo, type Failure } from "./failures";
+import { FailureList, InputError, clip, echo, type Failure, type InputErrorMaker } from "./failures";
 
 /** The codec names that need no further description. */
 export const SCALAR_CODECS = [
@@ -101,13 +101,13 @@ export type { Failure } from "./failures";
 
 /** A value or declaration that a codec refuses; `failures` lists every problem found. */
 export class CodecError extends InputError {
-  constructor(failures: readonly Failure[]) {
-    super(failures);
+  constructor(failures: readonly Failure[], omitted = 0, omittedPath = "") {
+    super(failures, omitted, omittedPath);
     this.name = "CodecError";
   }
 }
 
-const codecError = (failures: Failure[]): CodecError => new CodecError(failures);
+const codecError: InputErrorMaker = (failures, omitted, omittedPath) => new CodecError(failures, omitted, omittedPath);
 
 function fail(path: string, rule: string): never {
   throw new CodecError([{ path, rule }]);

@@ -51,16 +51,29 @@ function messageOf(failures: readonly Failure[]): string {
 }
 
 /**
- * Bad input: `failures` lists every problem found (the last entry counts
- * those beyond MAX_REPORTED_FAILURES), and the message has one `path: rule`
- * line per failure.
+ * Bad input: `failures` lists the problems found — at most
+ * MAX_REPORTED_FAILURES of them, then, when `omitted` more were counted, one
+ * "… and N more failures" entry — and the message has one `path: rule` line
+ * per entry.
  */
 export class InputError extends Error {
-  constructor(readonly failures: readonly Failure[]) {
+  readonly failures: readonly Failure[];
+
+  constructor(listed: readonly Failure[], readonly omitted = 0, omittedPath = "") {
+    const failures = omitted > 0 ? [...listed, { path: omittedPath, rule: `… and ${omitted} more failures` }] : listed;
     super(messageOf(failures));
     this.name = "InputError";
+    this.failures = failures;
+  }
+
+  /** The failures found, without the "… and N more" entry. */
+  get listed(): readonly Failure[] {
+    return this.omitted > 0 ? this.failures.slice(0, -1) : this.failures;
   }
 }
+
+/** Makes the InputError of a FailureList (SpecError, CodecError). */
+export type InputErrorMaker = (listed: Failure[], omitted: number, omittedPath: string) => InputError;
 
 // The property a failure belongs to: its path up to the first . [ or space.
 const rootOf = (path: string): string => /^[^.[ ]*/.exec(path)![0];
@@ -90,33 +103,19 @@ export class FailureList {
     this.#omitted++;
   }
 
-  /** Adds every failure of an InputError or another list (whose own omitted ones are counted too). */
+  /** Adds every failure of an InputError or another list, their counted-only ones too. */
   addAll(source: InputError | FailureList): void {
-    if (source instanceof FailureList) {
-      for (const failure of source.#kept) this.add(failure.path, failure.rule);
-      if (source.#omitted > 0) {
-        if (this.#omitted === 0 && this.#kept.length >= MAX_REPORTED_FAILURES) this.#omittedRoot = source.#omittedRoot;
-        this.#omitted += source.#omitted;
-      }
-      return;
-    }
-    for (const failure of source.failures) {
-      const more = /^… and (\d+) more failures$/.exec(failure.rule);
-      if (more) {
-        if (this.#omitted === 0 && this.#kept.length >= MAX_REPORTED_FAILURES) this.#omittedRoot = failure.path;
-        this.#omitted += Number(more[1]);
-      } else this.add(failure.path, failure.rule);
-    }
+    const [listed, omitted, omittedPath] = source instanceof FailureList
+      ? [source.#kept, source.#omitted, source.#omittedRoot]
+      : [source.listed, source.omitted, rootOf(source.failures[source.failures.length - 1]?.path ?? "")];
+    for (const failure of listed) this.add(failure.path, failure.rule);
+    if (omitted === 0) return;
+    if (this.#omitted === 0) this.#omittedRoot = omittedPath;
+    this.#omitted += omitted;
   }
 
-  /** The failures to report: the kept ones, then one "… and N more failures" line if any were counted only. */
-  list(): Failure[] {
-    if (this.#omitted === 0) return [...this.#kept];
-    return [...this.#kept, { path: this.#omittedRoot, rule: `… and ${this.#omitted} more failures` }];
-  }
-
-  /** Throws `make(list())` when any failure was added. */
-  throwIfAny(make: (failures: Failure[]) => InputError): void {
-    if (this.count > 0) throw make(this.list());
+  /** Throws `make(kept, omitted, path of the first omitted)` when any failure was added. */
+  throwIfAny(make: InputErrorMaker): void {
+    if (this.count > 0) throw make([...this.#kept], this.#omitted, this.#omittedRoot);
   }
 }
