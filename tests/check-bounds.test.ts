@@ -54,6 +54,13 @@ describe("check bounds", function () {
         "keytype: unknown property; did you mean keyType?",
       ]);
     });
+    it("100,000 unknown properties: suggestions for those listed, the rest counted", () => {
+      const input: Record<string, unknown> = { mapType: "queue", valueSize: 4, maxEntries: 1 };
+      for (let index = 0; index < 100_000; index++) input[`contentPolicy${index}`] = 1;
+      const error = specError(input);
+      assertCapped(error, 100_000, /^contentPolicy0$/);
+      assert.equal(error.failures[0]!.rule, "unknown property; did you mean contentsPolicy?");
+    });
     it("list the known ones when none is close", () => {
       assert.match(specError({ mapType: "queue", valueSize: 4, maxEntries: 1, bogus: 1 }).message, /^bogus: unknown property \(known: pinPath, mapType/);
     });

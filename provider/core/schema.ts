@@ -3,7 +3,7 @@
 // property-by-property parse that check starts with.
 import { z } from "zod";
 import { CodecSchema, codecNestingIssue, type CodecDecl } from "./codecs";
-import { FailureList } from "./failures";
+import { FailureList, MAX_REPORTED_FAILURES } from "./failures";
 import { MAP_FLAG_NAMES, MAP_TYPE_NAMES, type MapFlagName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
 
@@ -176,7 +176,8 @@ export function parseInputs(raw: unknown, failures: FailureList): ParsedInputs |
   const given = new Set<string>();
   for (const [name, value] of Object.entries(raw)) {
     if (!Object.hasOwn(shape, name)) {
-      const suggestion = closestName(name, known);
+      // Past the failures an error lists, a suggestion would only be counted: skip its cost.
+      const suggestion = failures.count < MAX_REPORTED_FAILURES ? closestName(name, known) : undefined;
       failures.add(name || JSON.stringify(name), suggestion ? `unknown property; did you mean ${suggestion}?` : `unknown property (known: ${known.join(", ")})`);
       continue;
     }
