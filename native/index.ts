@@ -126,8 +126,17 @@ export function isBpfError(error: unknown, code?: string): error is BpfError {
     (code === undefined || (error as BpfError).code === code);
 }
 
-// Per-CPU map types whose values are one slot per possible CPU.
-const PERCPU_TYPES = new Set([5 /* percpu_hash */, 6 /* percpu_array */, 10 /* lru_percpu_hash */, 21 /* percpu_cgroup_storage */]);
+/**
+ * Returns the bytes of one value as user space reads and writes it, from the
+ * map's info. This binding knows no map types: per-CPU maps hold one
+ * round_up(valueSize, 8) slot per possible CPU, and the caller who knows the
+ * type (the core's map type table) says so. The default, plainValueBytes,
+ * is right for every map type that is not per-CPU.
+ */
+export type ValueLayout = (info: MapInfo) => number;
+
+/** The value layout of maps that are not per-CPU: valueSize bytes. */
+export const plainValueBytes: ValueLayout = (info) => info.valueSize;
 
 // Safety net for fds whose owner was dropped without close(). Explicit close()
 // unregisters, so a reused fd number is never closed twice.
@@ -152,18 +161,23 @@ export class MapFd {
   /** Bytes of one value as user space sees it (per-CPU maps: every possible CPU). */
   readonly valueBytes: number;
 
-  /** Takes ownership of `fd`. Reads the map's info; closes `fd` and throws if that fails. */
-  constructor(fd: number) {
+  /**
+   * Takes ownership of `fd`. Reads the map's info and sizes values with
+   * `valueBytesOf` (per-CPU maps must pass theirs: see ValueLayout); closes
+   * `fd` and throws if either fails.
+   */
+  constructor(fd: number, valueBytesOf: ValueLayout = plainValueBytes) {
     this.#fd = fd;
     try {
       this.info = addon.mapInfo(fd);
+      this.valueBytes = valueBytesOf(this.info);
+      if (!Number.isSafeInteger(this.valueBytes) || this.valueBytes < this.info.valueSize) {
+        throw new RangeError(`value layout of ${this.valueBytes} bytes for a map of valueSize ${this.info.valueSize}`);
+      }
     } catch (error) {
       addon.close(fd);
       throw error;
     }
-    this.valueBytes = PERCPU_TYPES.has(this.info.type)
-      ? roundUp8(this.info.valueSize) * possibleCpus()
-      : this.info.valueSize;
     finalizer.register(this, fd, this);
   }
 
@@ -337,9 +351,13 @@ export class MapFd {
   }
 }
 
-/** BPF_MAP_CREATE; returns the owned fd. Throws a BpfError (e.g. EINVAL, EPERM, E2BIG, ENOMEM). */
-export function createMap(attrs: MapCreateAttrs): MapFd {
-  return new MapFd(addon.mapCreate(attrs));
+/**
+ * BPF_MAP_CREATE; returns the owned fd, its values sized by `valueBytesOf`
+ * (per-CPU maps must pass theirs). Throws a BpfError (e.g. EINVAL, EPERM,
+ * E2BIG, ENOMEM).
+ */
+export function createMap(attrs: MapCreateAttrs, valueBytesOf?: ValueLayout): MapFd {
+  return new MapFd(addon.mapCreate(attrs), valueBytesOf);
 }
 
 /** What kind of BPF object an fd refers to: "map", "program", "link", or the raw anon-inode name. */
@@ -373,7 +391,7 @@ export class NotAMapError extends Error {
 
 // Wraps an fd from BPF_OBJ_GET in a MapFd only if it is a map (closing it and
 // throwing NotAMapError otherwise): a program's info would read as a map's.
-function mapFdOfObject(fd: number, where: string): MapFd {
+function mapFdOfObject(fd: number, where: string, valueBytesOf: ValueLayout): MapFd {
   let kind: BpfObjectKind;
   try {
     kind = objectKindOf(fd);
@@ -385,7 +403,7 @@ function mapFdOfObject(fd: number, where: string): MapFd {
     addon.close(fd);
     throw new NotAMapError(kind, where);
   }
-  return new MapFd(fd);
+  return new MapFd(fd, valueBytesOf);
 }
 
 function fileFlagsOf(access: "rw" | "ro" | "wo"): number {
@@ -397,8 +415,8 @@ function fileFlagsOf(access: "rw" | "ro" | "wo"): number {
  * BpfError (ENOENT: no pin), or NotAMapError when the pin holds a program or
  * a link.
  */
-export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo" = "rw"): MapFd {
-  return mapFdOfObject(addon.objGet(pinPath, fileFlagsOf(access)), pinPath);
+export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo" = "rw", valueBytesOf: ValueLayout = plainValueBytes): MapFd {
+  return mapFdOfObject(addon.objGet(pinPath, fileFlagsOf(access)), pinPath, valueBytesOf);
 }
 
 /**
@@ -461,8 +479,8 @@ export class DirFd {
   }
 
   /** BPF_OBJ_GET of the map pinned at `name`; ENOENT if none, NotAMapError if it is no map. */
-  openMap(name: string, access: "rw" | "ro" | "wo" = "rw"): MapFd {
-    return mapFdOfObject(addon.objGetAt(this.fd, name, fileFlagsOf(access)), path.join(this.path, name));
+  openMap(name: string, access: "rw" | "ro" | "wo" = "rw", valueBytesOf: ValueLayout = plainValueBytes): MapFd {
+    return mapFdOfObject(addon.objGetAt(this.fd, name, fileFlagsOf(access)), path.join(this.path, name), valueBytesOf);
   }
 
   /** renameat2(2) of `name` to `toName` in `toDir`; flags RENAME_NOREPLACE or RENAME_EXCHANGE. */
@@ -489,10 +507,10 @@ export class DirFd {
   }
 }
 
-/** BPF_MAP_GET_FD_BY_ID; throws a BpfError (ENOENT: no such map). */
-export function openMapById(id: number, access: "rw" | "ro" | "wo" = "rw"): MapFd {
+/** BPF_MAP_GET_FD_BY_ID, values sized by `valueBytesOf` (see openPinnedMap); throws a BpfError (ENOENT: no such map). */
+export function openMapById(id: number, access: "rw" | "ro" | "wo" = "rw", valueBytesOf?: ValueLayout): MapFd {
   const openFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
-  return new MapFd(addon.mapGetFdById(id, openFlags));
+  return new MapFd(addon.mapGetFdById(id, openFlags), valueBytesOf);
 }
 
 /** BPF_MAP_GET_NEXT_ID: the next map ID after `startId`, or undefined when there is none. */
@@ -555,8 +573,4 @@ export function possibleCpus(): number {
 /** Whether `anyPath` lies on a bpffs mount (statfs magic). Throws if statfs fails (ENOENT). */
 export function isOnBpffs(anyPath: string): boolean {
   return fs.statfsSync(anyPath).type === BPF_FS_MAGIC;
-}
-
-function roundUp8(size: number): number {
-  return Math.ceil(size / 8) * 8;
 }

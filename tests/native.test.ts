@@ -12,6 +12,7 @@ import * as vm from "node:vm";
 
 import * as native from "../native/index";
 import { MapFd } from "../native/index";
+import { valueLayout } from "../provider/core/maptypes";
 import { usePrivateBpffs } from "./fixtures/bpffs";
 import { u32, u64 } from "./fixtures/bytes";
 import { mapShow as bpftoolShow } from "./fixtures/kernel";
@@ -154,7 +155,7 @@ describe("native bpf(2) binding", function () {
     owned.push(m);
     return m;
   }
-  const create = (attrs: native.MapCreateAttrs): MapFd => own(native.createMap(attrs));
+  const create = (attrs: native.MapCreateAttrs, layout?: native.ValueLayout): MapFd => own(native.createMap(attrs, layout));
   const open = (pin: string, access: "rw" | "ro" | "wo" = "rw"): MapFd => own(native.openPinnedMap(pin, access));
   afterEach(() => {
     for (const m of owned) m.close();
@@ -379,7 +380,7 @@ describe("native bpf(2) binding", function () {
       assert.throws(() => queue.update(u32(1), u32(1)), RangeError);
       assert.equal(queue.lookup(null), undefined);
       // Per-CPU values are one slot per possible CPU, never valueSize bytes.
-      const percpu = create({ mapType: T.percpu_hash, keySize: 4, valueSize: 4, maxEntries: 4 });
+      const percpu = create({ mapType: T.percpu_hash, keySize: 4, valueSize: 4, maxEntries: 4 }, valueLayout);
       assert.throws(() => percpu.update(u32(1), u32(1)), RangeError);
       assert.equal(allKeys(percpu).length, 0);
       // Batch positions: a hash keeps a 4-byte bucket index there even with a
@@ -937,7 +938,8 @@ describe("native bpf(2) binding", function () {
       for (const [mapType, valueSize, slot] of [
         [T.percpu_hash, 3, 8], [T.percpu_array, 12, 16], [T.lru_percpu_hash, 8, 8], [T.percpu_array, 17, 24],
       ]) {
-        const m = create({ mapType, keySize: 4, valueSize, maxEntries: 4 });
+        // The binding knows no map types: the layout comes from the core's type table.
+        const m = create({ mapType, keySize: 4, valueSize, maxEntries: 4 }, valueLayout);
         assert.equal(m.valueBytes, slot * cpus);
         const value = Buffer.alloc(m.valueBytes);
         for (let cpu = 0; cpu < cpus; cpu++) value.fill(cpu + 1, cpu * slot, cpu * slot + valueSize);

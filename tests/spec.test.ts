@@ -1,7 +1,8 @@
 // Spec validation: per-type kernel rules, defaults, failure collection,
 // canonical contents. Pure: no kernel needed.
 import assert from "node:assert/strict";
-import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, parseCpuList } from "../provider/core/maptypes.js";
+import { execFileSync } from "node:child_process";
+import { MAP_FLAGS, MAP_TYPE_NAMES, MAP_TYPES, flagsToMask, maskToFlags, pageSize, parseCpuList, valueBytesOf } from "../provider/core/maptypes.js";
 import {
   HostInfo, MapSpec, SpecError, canonicalContents, checkSpec, encodeContents, kernelAdjusted,
 } from "../provider/core/spec.js";
@@ -70,6 +71,26 @@ describe("spec", () => {
         assert.deepEqual(again, s, t);
       }
       assert.equal(check({ mapType: "queue", ...MINIMAL.queue }).keyType, null);
+    });
+    it("keeps every behaviour fact on the type's entry, consistent with its contents rule", () => {
+      for (const name of MAP_TYPE_NAMES) {
+        const info = MAP_TYPES[name];
+        assert.equal(info.dumpable === true, info.contents?.kind === "keyed", `${name}: dumpable iff keyed contents`);
+        assert.equal(info.keyless === true, info.contents?.kind === "values", `${name}: keyless iff pushed values`);
+        if (info.arrayLike) assert.ok(info.contents?.kind === "keyed" && info.contents.index && info.batch, `${name}: arrays are indexed and batched`);
+        if (info.batch) assert.ok(info.dumpable, `${name}: batch types are dumpable`);
+      }
+      assert.deepEqual(MAP_TYPE_NAMES.filter((name) => MAP_TYPES[name].perCpu),
+        ["percpu_hash", "percpu_array", "lru_percpu_hash", "percpu_cgroup_storage"]);
+      assert.deepEqual(MAP_TYPE_NAMES.filter((name) => MAP_TYPES[name].arrayLike), ["array", "percpu_array", "array_of_maps"]);
+      assert.equal(valueBytesOf(MAP_TYPES.percpu_array.id, 12, 3), 48);
+      assert.equal(valueBytesOf(MAP_TYPES.array.id, 12, 3), 12);
+    });
+    it("asks the OS for the page size, and rules follow the host's", () => {
+      assert.equal(pageSize(), Number(execFileSync("getconf", ["PAGESIZE"], { encoding: "utf8" })));
+      assert.throws(() => checkSpec({ pinPath: P, mapType: "ringbuf", maxEntries: 8192 }, { ...HOST, pageSize: 16384 }),
+        /^SpecError: maxEntries: ringbuf needs maxEntries ≥ 16384, not 8192$/);
+      assert.equal(checkSpec({ pinPath: P, mapType: "ringbuf", maxEntries: 16384 }, { ...HOST, pageSize: 16384 }).maxEntries, 16384);
     });
     it("uses the uapi enum numbers", () => {
       assert.equal(MAP_TYPES.hash.id, 1);
@@ -267,7 +288,7 @@ describe("spec", () => {
     });
     it("takes pin paths as *_of_maps values", () => {
       const s = check({ mapType: "array_of_maps", maxEntries: 2, keyType: "u32", innerMap: { mapType: "array", valueSize: 4, maxEntries: 1 }, contents: [{ key: 1, value: "/sys/fs/bpf/inner" }] });
-      assert.deepEqual(encodeContents(s, HOST), [{ key: Buffer.from("01000000", "hex"), value: "/sys/fs/bpf/inner", index: 0 }]);
+      assert.deepEqual(encodeContents(s), [{ key: Buffer.from("01000000", "hex"), value: "/sys/fs/bpf/inner", index: 0 }]);
       fails({ mapType: "array_of_maps", maxEntries: 2, innerMap: { mapType: "array", valueSize: 4, maxEntries: 1 }, contents: [{ key: "00000000", value: "inner" }] }, /^contents\[0\]\.value: must be the pin path of the inner map: "inner" is not an absolute path$/);
     });
     it("detects duplicates after encoding (1 vs \"1\")", () => {
@@ -281,25 +302,25 @@ describe("spec", () => {
         mapType: "hash", keySize: 4, valueSize: 8, maxEntries: 8, keyType: "u32", valueType: "u64",
         contents: [{ key: 256, value: 1 }, { key: "0x2", value: "18446744073709551615" }, { key: "0", value: 0 }],
       });
-      assert.deepEqual(canonicalContents(s, HOST), [
+      assert.deepEqual(canonicalContents(s), [
         { key: 0, value: "0" }, { key: 2, value: "18446744073709551615" }, { key: 256, value: "1" },
       ]);
-      assert.deepEqual(encodeContents(s, HOST).map((e) => e.index), [2, 1, 0]);
+      assert.deepEqual(encodeContents(s).map((e) => e.index), [2, 1, 0]);
     });
     it("lpm keys by address then prefix", () => {
       const s = check({
         mapType: "lpm_trie", keySize: 8, valueSize: 4, maxEntries: 8, flags: ["no_prealloc"], keyType: "lpm_ipv4", valueType: "u32",
         contents: [{ key: "10.0.0.0/16", value: 2 }, { key: "10.0.0.0/8", value: 1 }, { key: "0.0.0.0/0", value: 0 }],
       });
-      assert.deepEqual(canonicalContents(s, HOST).map((e) => e.key), ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16"]);
+      assert.deepEqual(canonicalContents(s).map((e) => e.key), ["0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16"]);
     });
     it("keeps queue order and per-CPU forms", () => {
       const q = check({ mapType: "queue", valueSize: 2, maxEntries: 4, valueType: "u16", contents: [{ value: 3 }, { value: "1" }, { value: 2 }] });
-      assert.deepEqual(canonicalContents(q, HOST), [{ value: 3 }, { value: 1 }, { value: 2 }]);
-      assert.equal(encodeContents(q, HOST)[0]!.key, null);
+      assert.deepEqual(canonicalContents(q), [{ value: 3 }, { value: 1 }, { value: 2 }]);
+      assert.equal(encodeContents(q)[0]!.key, null);
       const p = check({ mapType: "percpu_array", valueSize: 4, maxEntries: 4, keyType: "u32", valueType: "u32", contents: [{ key: 1, perCpuValues: [5, 5] }, { key: 0, perCpuValues: [1, 2] }] });
-      assert.deepEqual(canonicalContents(p, HOST), [{ key: 0, perCpuValues: [1, 2] }, { key: 1, value: 5 }]);
-      assert.equal((encodeContents(p, HOST)[0]!.value as Buffer).length, 16);
+      assert.deepEqual(canonicalContents(p), [{ key: 0, perCpuValues: [1, 2] }, { key: 1, value: 5 }]);
+      assert.equal((encodeContents(p)[0]!.value as Buffer).length, 16);
     });
   });
 

@@ -8,6 +8,7 @@
 // with host bits set, a string without a NUL) decode to the raw form
 // { hex: "…" }, which every codec accepts.
 import { z } from "zod";
+import { FailureList, InputError, clip, echo, type Failure, type InputErrorMaker } from "./failures";
 
 /** The codec names that need no further description. */
 export const SCALAR_CODECS = [
@@ -35,6 +36,11 @@ export type CodecDecl = ScalarCodecName | { struct: StructFieldDecl[] };
 
 const ByteCount = z.number().int().min(0).max(0xffffffff);
 
+/** How deep structs may nest in a declaration (a struct of structs is 2). */
+export const MAX_CODEC_DEPTH = 32;
+/** How many struct fields one declaration may have in all, nested ones included. */
+export const MAX_CODEC_FIELDS = 1 << 20;
+
 /** The zod schema of one struct field (shape only; layout is checked by makeCodec). */
 export const StructFieldSchema: z.ZodType<StructFieldDecl> = z.lazy(() =>
   z.strictObject({
@@ -46,7 +52,11 @@ export const StructFieldSchema: z.ZodType<StructFieldDecl> = z.lazy(() =>
   }),
 );
 
-/** The zod schema of a codec declaration (keyType / valueType). */
+/**
+ * The zod schema of a codec declaration (keyType / valueType). It recurses
+ * into nested structs: bound the nesting first (codecNestingIssue), as
+ * checkSpec and makeCodec do, before parsing untrusted declarations.
+ */
 export const CodecSchema: z.ZodType<CodecDecl> = z.lazy(() =>
   z.union([
     z.enum(SCALAR_CODECS, { error: `a codec is one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }` }),
@@ -57,25 +67,61 @@ export const CodecSchema: z.ZodType<CodecDecl> = z.lazy(() =>
   ]),
 );
 
+/**
+ * Walks the struct arrays of an untrusted declaration without recursion (a
+ * hostile one may nest thousands deep) and returns the first struct nested
+ * deeper than MAX_CODEC_DEPTH, or where the fields in all exceed
+ * MAX_CODEC_FIELDS, as a path below the declaration and a rule; undefined
+ * when the declaration is within bounds (its shape is CodecSchema's to check).
+ */
+export function codecNestingIssue(decl: unknown): { path: (string | number)[]; rule: string } | undefined {
+  const pending: { node: unknown; path: (string | number)[] }[] = [{ node: decl, path: [] }];
+  let fields = 0;
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { node, path } = next;
+    if (typeof node !== "object" || node === null || !Object.hasOwn(node, "struct")) continue;
+    const struct = (node as { struct: unknown }).struct;
+    if (!Array.isArray(struct)) continue;
+    if (path.length / 3 + 1 > MAX_CODEC_DEPTH) return { path, rule: `structs nest deeper than ${MAX_CODEC_DEPTH} levels` };
+    fields += struct.length;
+    if (fields > MAX_CODEC_FIELDS) return { path, rule: `a declaration has at most ${MAX_CODEC_FIELDS} struct fields in all` };
+    struct.forEach((field: unknown, index) => {
+      if (typeof field === "object" && field !== null && Object.hasOwn(field, "type")) {
+        pending.push({ node: (field as { type: unknown }).type, path: [...path, "struct", index, "type"] });
+      }
+    });
+  }
+  return undefined;
+}
+
 /** A value in canonical notation: what decode returns and reads back show. */
 export type CanonicalValue = number | string | { [field: string]: CanonicalValue };
 
-/** One failure: where (a.b[3].c) and which rule. */
-export interface Failure {
-  path: string;
-  rule: string;
-}
+export type { Failure } from "./failures";
 
 /** A value or declaration that a codec refuses; `failures` lists every problem found. */
-export class CodecError extends Error {
-  constructor(readonly failures: Failure[]) {
-    super(failures.map((f) => (f.path ? `${f.path}: ${f.rule}` : f.rule)).join("\n"));
+export class CodecError extends InputError {
+  constructor(failures: readonly Failure[], omitted = 0, omittedPath = "") {
+    super(failures, omitted, omittedPath);
     this.name = "CodecError";
   }
 }
 
+const codecError: InputErrorMaker = (failures, omitted, omittedPath) => new CodecError(failures, omitted, omittedPath);
+
 function fail(path: string, rule: string): never {
   throw new CodecError([{ path, rule }]);
+}
+
+/** Runs `encode`, moving a CodecError's failures into `failures`; returns undefined then. */
+export function collecting<T>(failures: FailureList, encode: () => T): T | undefined {
+  try {
+    return encode();
+  } catch (error) {
+    if (!(error instanceof CodecError)) throw error;
+    failures.addAll(error);
+    return undefined;
+  }
 }
 
 /** A codec of a fixed byte size. */
@@ -91,16 +137,6 @@ export interface Codec {
   compare(a: Buffer, b: Buffer): number;
 }
 
-const show = (v: unknown): string => {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "bigint") return `${v}`;
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-};
-
 // The raw escape { hex: "…" }, accepted by every codec.
 function rawBytes(value: unknown, size: number, path: string): Buffer | undefined {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
@@ -110,10 +146,11 @@ function rawBytes(value: unknown, size: number, path: string): Buffer | undefine
 }
 
 function parseHex(value: unknown, size: number, path: string): Buffer {
-  if (typeof value !== "string") fail(path, `${show(value)} is not a hex string`);
+  if (typeof value !== "string") fail(path, `${echo(value)} is not a hex string`);
   const digits = value.startsWith("0x") || value.startsWith("0X") ? value.slice(2) : value;
-  if (!/^[0-9a-fA-F]*$/.test(digits)) fail(path, `${show(value)} is not a hex string`);
-  if (digits.length !== size * 2) fail(path, `${show(value)} has ${digits.length / 2} bytes, need exactly ${size}`);
+  // The length first: a wrong-sized value is refused without scanning it.
+  if (digits.length !== size * 2) fail(path, `${echo(value)} has ${digits.length / 2} bytes, need exactly ${size}`);
+  if (!/^[0-9a-fA-F]*$/.test(digits)) fail(path, `${echo(value)} is not a hex string`);
   return Buffer.from(digits, "hex");
 }
 
@@ -143,19 +180,49 @@ interface IntSpec {
   be: boolean;
 }
 
-const INTS: Record<string, IntSpec> = {
-  u8: { bytes: 1, signed: false, be: false },
-  u16: { bytes: 2, signed: false, be: false },
-  u32: { bytes: 4, signed: false, be: false },
-  u64: { bytes: 8, signed: false, be: false },
-  i8: { bytes: 1, signed: true, be: false },
-  i16: { bytes: 2, signed: true, be: false },
-  i32: { bytes: 4, signed: true, be: false },
-  i64: { bytes: 8, signed: true, be: false },
-  u16be: { bytes: 2, signed: false, be: true },
-  u32be: { bytes: 4, signed: false, be: true },
-  u64be: { bytes: 8, signed: false, be: true },
+/** What each scalar codec is: its implied byte size (none for hex and string) and, for integers, their layout. */
+const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; readonly int?: IntSpec } } = {
+  hex: {},
+  string: {},
+  u8: { size: 1, int: { bytes: 1, signed: false, be: false } },
+  u16: { size: 2, int: { bytes: 2, signed: false, be: false } },
+  u32: { size: 4, int: { bytes: 4, signed: false, be: false } },
+  u64: { size: 8, int: { bytes: 8, signed: false, be: false } },
+  i8: { size: 1, int: { bytes: 1, signed: true, be: false } },
+  i16: { size: 2, int: { bytes: 2, signed: true, be: false } },
+  i32: { size: 4, int: { bytes: 4, signed: true, be: false } },
+  i64: { size: 8, int: { bytes: 8, signed: true, be: false } },
+  u16be: { size: 2, int: { bytes: 2, signed: false, be: true } },
+  u32be: { size: 4, int: { bytes: 4, signed: false, be: true } },
+  u64be: { size: 8, int: { bytes: 8, signed: false, be: true } },
+  ipv4: { size: 4 },
+  ipv6: { size: 16 },
+  mac: { size: 6 },
+  lpm_ipv4: { size: 8 },
+  lpm_ipv6: { size: 20 },
 };
+
+// Own properties only: "constructor" or "__proto__" is no codec name.
+const isScalarName = (name: string): name is ScalarCodecName => Object.hasOwn(SCALARS, name);
+
+// Decimal digits of the largest 64-bit value (18446744073709551615), and hex digits of 64 bits.
+const MAX_DECIMAL_DIGITS = 20;
+const MAX_HEX_DIGITS = 16;
+
+// Parses integer notation to a number or bigint; undefined when it is none.
+// Longer digit strings than any 64-bit value needs are "tooLong" (refused
+// without a BigInt of a megabyte-long string, whose parsing is superlinear).
+function parseInteger(value: unknown): number | bigint | "tooLong" | undefined {
+  if (typeof value === "number") return value;
+  if (typeof value !== "string") return undefined;
+  if (/^-?(0|[1-9][0-9]*)$/.test(value)) {
+    return value.replace("-", "").length > MAX_DECIMAL_DIGITS ? "tooLong" : BigInt(value);
+  }
+  if (/^0x[0-9a-fA-F]+$/.test(value)) {
+    return value.slice(2).replace(/^0+/, "").length > MAX_HEX_DIGITS ? "tooLong" : BigInt(value);
+  }
+  return undefined;
+}
 
 // Reads the integer at the start of `b`: a number up to 32 bits, a bigint for
 // 64 bits. Buffer's own readers, not a loop over bytes: this runs for every
@@ -177,30 +244,25 @@ function intCodec(name: string, s: IntSpec): Codec {
   const range = `${name} (${min}..${max})`;
   return withRaw(s.bytes, s.bytes, {
     encode(value, path) {
-      let v: bigint | number;
-      if (typeof value === "number") {
-        if (!Number.isInteger(value)) fail(path, `${show(value)} is not an integer`);
+      const v = parseInteger(value);
+      if (v === undefined) fail(path, `${echo(value)} is not an integer (a number, or a decimal or 0x string)`);
+      if (v === "tooLong") fail(path, `${echo(value)} does not fit ${range}`);
+      if (typeof v === "number") {
+        if (!Number.isInteger(v)) fail(path, `${echo(value)} is not an integer`);
         // Beyond 2^53 a double has already lost digits: insist on a string.
-        if (!Number.isSafeInteger(value)) fail(path, `${show(value)} is beyond 2^53 and has lost precision; give it as a decimal string`);
-        v = value;
-      } else if (typeof value === "string" && /^-?(0|[1-9][0-9]*)$/.test(value)) {
-        v = BigInt(value);
-      } else if (typeof value === "string" && /^0x[0-9a-fA-F]+$/.test(value)) {
-        v = BigInt(value);
-      } else {
-        fail(path, `${show(value)} is not an integer (a number, or a decimal or 0x string)`);
+        if (!Number.isSafeInteger(v)) fail(path, `${echo(value)} is beyond 2^53 and has lost precision; give it as a decimal string`);
       }
       const out = Buffer.alloc(s.bytes);
       if (s.bytes === 8) {
         const big = BigInt(v);
-        if (big < min || big > max) fail(path, `${show(value)} does not fit ${range}`);
+        if (big < min || big > max) fail(path, `${echo(value)} does not fit ${range}`);
         const unsigned = BigInt.asUintN(64, big);
         if (s.be) out.writeBigUInt64BE(unsigned);
         else out.writeBigUInt64LE(unsigned);
         return out;
       }
       if (typeof v === "bigint" ? v < min || v > max : v < minNumber || v > maxNumber) {
-        fail(path, `${show(value)} does not fit ${range}`);
+        fail(path, `${echo(value)} does not fit ${range}`);
       }
       // Two's complement for negative values: write the unsigned equivalent.
       const n = Number(v);
@@ -293,7 +355,7 @@ function addrCodec(kind: "ipv4" | "ipv6"): Codec {
   return withRaw(size, 4, {
     encode(value, path) {
       const b = typeof value === "string" ? parse(value) : undefined;
-      if (!b) fail(path, `${show(value)} is not an ${kind === "ipv4" ? "IPv4" : "IPv6"} address`);
+      if (!b) fail(path, `${echo(value)} is not an ${kind === "ipv4" ? "IPv4" : "IPv6"} address`);
       return b;
     },
     decode: format,
@@ -304,7 +366,7 @@ function addrCodec(kind: "ipv4" | "ipv6"): Codec {
 const macCodec: Codec = withRaw(6, 1, {
   encode(value, path) {
     if (typeof value !== "string" || !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(value)) {
-      fail(path, `${show(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+      fail(path, `${echo(value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
     }
     return Buffer.from(value.replace(/[:-]/g, ""), "hex");
   },
@@ -325,14 +387,14 @@ function lpmCodec(kind: "ipv4" | "ipv6"): Codec {
   return withRaw(4 + addrLen, 4, {
     encode(value, path) {
       const what = `${kind === "ipv4" ? "an IPv4" : "an IPv6"} CIDR (address/prefix)`;
-      if (typeof value !== "string") fail(path, `${show(value)} is not ${what}`);
+      if (typeof value !== "string") fail(path, `${echo(value)} is not ${what}`);
       const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(value);
       const addr = m ? parse(m[1]!) : undefined;
-      if (!m || !addr) fail(path, `${show(value)} is not ${what}`);
+      if (!m || !addr) fail(path, `${echo(value)} is not ${what}`);
       // A bare address is a full-length prefix.
       const prefix = m[2] === undefined ? maxPrefix : Number(m[2]);
-      if (prefix > maxPrefix) fail(path, `${show(value)}: prefix length ${prefix} exceeds ${maxPrefix}`);
-      if (!hostBitsClear(addr, prefix)) fail(path, `${show(value)} has host bits set beyond the /${prefix} prefix`);
+      if (prefix > maxPrefix) fail(path, `${echo(value)}: prefix length ${prefix} exceeds ${maxPrefix}`);
+      if (!hostBitsClear(addr, prefix)) fail(path, `${echo(value)} has host bits set beyond the /${prefix} prefix`);
       const out = Buffer.alloc(4 + addrLen);
       out.writeUInt32LE(prefix, 0);
       addr.copy(out, 4);
@@ -371,10 +433,12 @@ function hexCodec(size: number): Codec {
 function stringCodec(size: number): Codec {
   return withRaw(size, 1, {
     encode(value, path) {
-      if (typeof value !== "string") fail(path, `${show(value)} is not a string`);
-      if (value.includes("\0")) fail(path, `${show(value)} contains a NUL character`);
+      if (typeof value !== "string") fail(path, `${echo(value)} is not a string`);
+      if (value.includes("\0")) fail(path, `${echo(value)} contains a NUL character`);
+      // Measured before it is copied: a 200 MB string for a 16-byte value costs no 200 MB buffer.
+      const length = Buffer.byteLength(value, "utf8");
+      if (length > size - 1) fail(path, `${echo(value)} is ${length} bytes; at most ${size - 1} fit in ${size} with the NUL terminator`);
       const bytes = Buffer.from(value, "utf8");
-      if (bytes.length > size - 1) fail(path, `${show(value)} is ${bytes.length} bytes; at most ${size - 1} fit in ${size} with the NUL terminator`);
       const out = Buffer.alloc(size);
       bytes.copy(out);
       return out;
@@ -392,134 +456,195 @@ function stringCodec(size: number): Codec {
 
 // ---- structs
 
+/** A struct field placed in the struct: its byte offset and codec. */
 interface Field {
   name: string;
   offset: number;
   codec: Codec;
+  /** The field's index in the declaration, and its path there (for failures). */
+  index: number;
+  path: string;
 }
 
-function structCodec(fields: StructFieldDecl[], size: number, path: string): Codec {
-  const failures: Failure[] = [];
+const alignUp = (offset: number, align: number): number => Math.ceil(offset / align) * align;
+
+// A field's byte size: implied by a fixed-size type (a declared size must
+// agree), else declared. Undefined (with a failure) when neither.
+function fieldSize(field: StructFieldDecl, fieldPath: string, failures: FailureList): number | undefined {
+  const implied = fixedSize(field.type);
+  if (implied === undefined) {
+    if (field.size === undefined) failures.add(`${fieldPath}.size`, `a ${typeof field.type === "string" ? field.type : "struct"} field needs a size`);
+    return field.size;
+  }
+  if (field.size !== undefined && field.size !== implied) failures.add(`${fieldPath}.size`, `${echo(field.type)} is ${implied} bytes, not ${field.size}`);
+  return implied;
+}
+
+// Places the fields in declaration order: each at its declared offset, else
+// at the next offset its alignment allows after the previous field.
+function layOut(fields: readonly StructFieldDecl[], size: number, path: string, depth: number, failures: FailureList): Field[] {
   const laid: Field[] = [];
   let end = 0;
-  fields.forEach((f, i) => {
-    const fp = `${path}.struct[${i}]`;
-    const fixed = fixedSize(f.type);
-    let fsize: number;
-    if (fixed !== undefined) {
-      if (f.size !== undefined && f.size !== fixed) failures.push({ path: `${fp}.size`, rule: `${show(f.type)} is ${fixed} bytes, not ${f.size}` });
-      fsize = fixed;
-    } else if (f.size === undefined) {
-      failures.push({ path: `${fp}.size`, rule: `a ${typeof f.type === "string" ? f.type : "struct"} field needs a size` });
-      return;
-    } else {
-      fsize = f.size;
-    }
-    let codec: Codec;
-    try {
-      codec = makeCodec(f.type, fsize, `${fp}.type`);
-    } catch (e) {
-      if (!(e instanceof CodecError)) throw e;
-      failures.push(...e.failures);
-      return;
-    }
-    const offset = f.offset ?? Math.ceil(end / codec.align) * codec.align;
-    if (offset + fsize > size) {
-      failures.push({ path: `${fp}`, rule: `field ${f.name} (offset ${offset}, ${fsize} bytes) overflows the ${size}-byte struct` });
-    }
-    for (const o of laid) {
-      if (offset < o.offset + o.codec.size && o.offset < offset + fsize) {
-        failures.push({ path: `${fp}`, rule: `field ${f.name} (offset ${offset}, ${fsize} bytes) overlaps field ${o.name} (offset ${o.offset}, ${o.codec.size} bytes)` });
-      }
-    }
-    laid.push({ name: f.name, offset, codec });
-    end = offset + fsize;
+  fields.forEach((field, index) => {
+    const fieldPath = `${path}.struct[${index}]`;
+    const bytes = fieldSize(field, fieldPath, failures);
+    if (bytes === undefined) return;
+    const codec = collecting(failures, () => buildCodec(field.type, bytes, `${fieldPath}.type`, depth + 1));
+    if (!codec) return;
+    const offset = field.offset ?? alignUp(end, codec.align);
+    if (offset + bytes > size) failures.add(fieldPath, `field ${field.name} (offset ${offset}, ${bytes} bytes) overflows the ${size}-byte struct`);
+    laid.push({ name: field.name, offset, codec, index, path: fieldPath });
+    end = offset + bytes;
   });
-  if (failures.length) throw new CodecError(failures);
-  const align = Math.max(1, ...laid.map((f) => f.codec.align));
-  const byName = new Map(laid.map((f) => [f.name, f]));
-  const padding = (b: Buffer): boolean => {
-    const used = new Uint8Array(size);
-    for (const f of laid) used.fill(1, f.offset, f.offset + f.codec.size);
-    return b.some((x, i) => x !== 0 && !used[i]);
+  return laid;
+}
+
+const describeField = (field: Field): string => `field ${field.name} (offset ${field.offset}, ${field.codec.size} bytes)`;
+
+function overlap(a: Field, b: Field): boolean {
+  return a.offset < b.offset + b.codec.size && b.offset < a.offset + a.codec.size;
+}
+
+// Reports each field that overlaps a field declared before it, once. One
+// sweep in offset order (n log n): `reach` is the field reaching furthest so
+// far, the one a later field overlaps if it overlaps any.
+function reportOverlaps(laid: readonly Field[], failures: FailureList): void {
+  const byOffset = [...laid].sort((a, b) => a.offset - b.offset || a.index - b.index);
+  const found: [later: Field, earlier: Field][] = [];
+  let reach: Field | undefined;
+  for (const field of byOffset) {
+    if (reach && overlap(field, reach)) found.push(field.index > reach.index ? [field, reach] : [reach, field]);
+    if (!reach || field.offset + field.codec.size > reach.offset + reach.codec.size) reach = field;
+  }
+  found.sort(([a], [b]) => a.index - b.index);
+  for (const [later, earlier] of found) failures.add(later.path, `${describeField(later)} overlaps ${describeField(earlier)}`);
+}
+
+// Reads a user's field value: own properties only, so a field named
+// "constructor" or "valueOf" is not found on Object.prototype.
+function fieldValue(value: object, name: string): unknown {
+  return Object.hasOwn(value, name) ? (value as Record<string, unknown>)[name] : undefined;
+}
+
+// Sets a decoded field as an own property ("__proto__" included: assignment
+// would set the prototype instead).
+function setField(out: Record<string, CanonicalValue>, name: string, value: CanonicalValue): void {
+  Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+// The byte ranges no field covers, as [start, end) pairs.
+function paddingRanges(laid: readonly Field[], size: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  let covered = 0;
+  for (const field of [...laid].sort((a, b) => a.offset - b.offset)) {
+    if (field.offset > covered) ranges.push([covered, field.offset]);
+    covered = Math.max(covered, field.offset + field.codec.size);
+  }
+  if (covered < size) ranges.push([covered, size]);
+  return ranges;
+}
+
+// The codec of laid-out fields: encode fills each given field (missing ones
+// are zero), decode shows each field unless padding is non-zero.
+function fieldsCodec(laid: readonly Field[], size: number): Codec {
+  const names = new Set(laid.map((field) => field.name));
+  const fieldList = () => clip(laid.map((field) => field.name).join(", "), 200);
+  const padding = paddingRanges(laid, size);
+  const hasPadding = (bytes: Buffer): boolean => {
+    for (const [start, end] of padding) for (let i = start; i < end; i++) if (bytes[i] !== 0) return true;
+    return false;
   };
-  return withRaw(size, align, {
-    encode(value, p) {
+  const slice = (bytes: Buffer, field: Field) => bytes.subarray(field.offset, field.offset + field.codec.size);
+  return withRaw(size, Math.max(1, ...laid.map((field) => field.codec.align)), {
+    encode(value, path) {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        fail(p, `${show(value)} is not an object with fields ${laid.map((f) => f.name).join(", ")}`);
+        fail(path, `${echo(value)} is not an object with fields ${fieldList()}`);
+      }
+      const failures = new FailureList();
+      for (const name of Object.keys(value)) {
+        if (!names.has(name)) failures.add(`${path}.${name}`, `unknown field (fields: ${fieldList()})`);
       }
       const out = Buffer.alloc(size);
-      const errs: Failure[] = [];
-      for (const k of Object.keys(value)) {
-        if (!byName.has(k)) errs.push({ path: `${p}.${k}`, rule: `unknown field (fields: ${laid.map((f) => f.name).join(", ")})` });
-      }
       // Missing fields are zero, like a C designated initializer.
-      for (const f of laid) {
-        const v = (value as Record<string, unknown>)[f.name];
-        if (v === undefined) continue;
-        try {
-          f.codec.encode(v, `${p}.${f.name}`).copy(out, f.offset);
-        } catch (e) {
-          if (!(e instanceof CodecError)) throw e;
-          errs.push(...e.failures);
-        }
+      for (const field of laid) {
+        const given = fieldValue(value, field.name);
+        if (given === undefined) continue;
+        collecting(failures, () => field.codec.encode(given, `${path}.${field.name}`).copy(out, field.offset));
       }
-      if (errs.length) throw new CodecError(errs);
+      failures.throwIfAny(codecError);
       return out;
     },
-    decode(b) {
+    decode(bytes) {
       // Non-zero padding has no field to show it in: use the raw form.
-      if (padding(b)) return raw(b);
+      if (hasPadding(bytes)) return raw(bytes);
       const out: Record<string, CanonicalValue> = {};
-      for (const f of laid) out[f.name] = f.codec.decode(b.subarray(f.offset, f.offset + f.codec.size));
+      for (const field of laid) setField(out, field.name, field.codec.decode(slice(bytes, field)));
       return out;
     },
     // Field by field in declaration order, then bytewise (padding) as tie-break.
     compare(a, b) {
-      for (const f of laid) {
-        const c = f.codec.compare(a.subarray(f.offset, f.offset + f.codec.size), b.subarray(f.offset, f.offset + f.codec.size));
-        if (c) return c;
+      for (const field of laid) {
+        const order = field.codec.compare(slice(a, field), slice(b, field));
+        if (order) return order;
       }
       return Buffer.compare(a, b);
     },
   });
 }
 
-const FIXED: Partial<Record<ScalarCodecName, number>> = {
-  u8: 1, u16: 2, u32: 4, u64: 8, i8: 1, i16: 2, i32: 4, i64: 8,
-  u16be: 2, u32be: 4, u64be: 8, ipv4: 4, ipv6: 16, mac: 6, lpm_ipv4: 8, lpm_ipv6: 20,
-};
+function structCodec(fields: readonly StructFieldDecl[], size: number, path: string, depth: number): Codec {
+  const failures = new FailureList();
+  const laid = layOut(fields, size, path, depth, failures);
+  reportOverlaps(laid, failures);
+  failures.throwIfAny(codecError);
+  return fieldsCodec(laid, size);
+}
 
 /** Returns the size a codec implies (u32: 4, mac: 6, lpm_ipv4: 8, …), or undefined for hex, string and struct. */
 export function fixedSize(decl: CodecDecl): number | undefined {
-  return typeof decl === "string" ? FIXED[decl] : undefined;
+  return typeof decl === "string" && isScalarName(decl) ? SCALARS[decl].size : undefined;
 }
 
 /**
  * Builds the codec for a declaration and a byte size (the map's key or value
  * size). Throws CodecError (paths under `path`) when the declaration does not
  * fit the size: a u32 for a 2-byte key, a struct field beyond the end, two
- * fields overlapping, a string of size 0.
+ * fields overlapping, a string of size 0, structs nested deeper than
+ * MAX_CODEC_DEPTH.
  */
 export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
-  if (!Number.isInteger(size) || size < 0) fail(path, `size ${show(size)} is not a byte count`);
   if (typeof decl !== "string") {
-    // Callers normally pass a declaration checked by CodecSchema; check it anyway.
+    // Callers normally pass a declaration checked by CodecSchema; check it
+    // anyway (once, here: nested structs are then built without re-parsing),
+    // its nesting first, so that the recursive schema never overflows the stack.
+    const nesting = codecNestingIssue(decl);
+    if (nesting) fail(joinPath(path, nesting.path) || "codec", nesting.rule);
     const parsed = CodecSchema.safeParse(decl);
     if (!parsed.success) {
-      throw new CodecError(parsed.error.issues.map((i) => ({
-        path: [path, ...i.path.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`))].join("") || "codec",
-        rule: i.message,
-      })));
+      const failures = new FailureList();
+      for (const issue of parsed.error.issues) failures.add(joinPath(path, issue.path) || "codec", issue.message);
+      failures.throwIfAny(codecError);
     }
-    return structCodec((decl as { struct: StructFieldDecl[] }).struct, size, path);
   }
-  const fixed = FIXED[decl];
-  if (fixed !== undefined && fixed !== size) {
-    const why = decl.startsWith("lpm_") ? ` (u32 prefix length + ${fixed - 4} address bytes)` : "";
-    fail(path, `${decl} needs a size of ${fixed} bytes${why}, not ${size}`);
+  return buildCodec(decl, size, path, 1);
+}
+
+function joinPath(base: string, keys: readonly PropertyKey[]): string {
+  let out = base;
+  for (const key of keys) out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+  return out;
+}
+
+// makeCodec without the schema check; `depth` counts struct levels.
+function buildCodec(decl: CodecDecl, size: number, path: string, depth: number): Codec {
+  if (!Number.isInteger(size) || size < 0) fail(path, `size ${echo(size)} is not a byte count`);
+  if (typeof decl !== "string") return structCodec(decl.struct, size, path, depth);
+  if (!isScalarName(decl)) fail(path, `unknown codec ${echo(decl)}`);
+  const { size: implied, int } = SCALARS[decl];
+  if (implied !== undefined && implied !== size) {
+    const why = decl.startsWith("lpm_") ? ` (u32 prefix length + ${implied - 4} address bytes)` : "";
+    fail(path, `${decl} needs a size of ${implied} bytes${why}, not ${size}`);
   }
-  const int = INTS[decl];
   if (int) return intCodec(decl, int);
   switch (decl) {
     case "hex":
@@ -537,7 +662,7 @@ export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
     case "lpm_ipv6":
       return lpmCodec("ipv6");
   }
-  return fail(path, `unknown codec ${show(decl)}`);
+  return fail(path, `unknown codec ${echo(decl)}`);
 }
 
 // ---- per-CPU values
@@ -566,16 +691,11 @@ export function encodePerCpu(codec: Codec, input: PerCpuInput, cpus: number, pat
     if (input.perCpuValues.length !== cpus) {
       fail(`${path}.perCpuValues`, `has ${input.perCpuValues.length} values; this host has ${cpus} possible CPUs`);
     }
-    const errs: Failure[] = [];
-    input.perCpuValues.forEach((v, i) => {
-      try {
-        codec.encode(v, `${path}.perCpuValues[${i}]`).copy(out, i * stride);
-      } catch (e) {
-        if (!(e instanceof CodecError)) throw e;
-        errs.push(...e.failures);
-      }
+    const failures = new FailureList();
+    input.perCpuValues.forEach((value, cpu) => {
+      collecting(failures, () => codec.encode(value, `${path}.perCpuValues[${cpu}]`).copy(out, cpu * stride));
     });
-    if (errs.length) throw new CodecError(errs);
+    failures.throwIfAny(codecError);
     return out;
   }
   const one = codec.encode(input.value, `${path}.value`);

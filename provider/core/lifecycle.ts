@@ -3,8 +3,8 @@
 // the same core can serve a plugin provider or a command line tool.
 import { isEbpfError, EbpfError } from "./errors";
 import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
-import { makeCodec, decodePerCpu, type Codec } from "./codecs";
-import { MAP_TYPES, flagsToMask, possibleCpuCount } from "./maptypes";
+import { rawEntriesOf, toNotation as notationOf } from "./contents";
+import { MAP_TYPES, flagsToMask } from "./maptypes";
 import {
   buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState,
   type KernelMapSpec, type RawEntry,
@@ -15,7 +15,8 @@ import {
 } from "./pins";
 import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
-import { encodeContents, type ContentEntry, type InnerMapSpec, type MapSpec } from "./spec";
+import { checkedPartsOf, type MapSpec } from "./checked";
+import type { ContentEntry, InnerMapSpec } from "./schema";
 import { type MapFd, type MapInfo } from "../../native";
 
 /** What read-back reports about a managed map. */
@@ -65,39 +66,22 @@ export function kernelSpecOf(spec: MapSpec | InnerMapSpec): KernelMapSpec {
   };
 }
 
-/** The declared contents as kernel bytes (maps of maps: the inner pin path). */
+/** The declared contents as kernel bytes (maps of maps: the inner pin path), from the checked spec. */
 export function declaredEntries(spec: MapSpec): RawEntry[] {
-  return encodeContents(spec).map((entry) =>
-    typeof entry.value === "string"
-      ? { key: entry.key, value: Buffer.alloc(0), innerPinPath: entry.value }
-      : { key: entry.key, value: entry.value },
-  );
+  return rawEntriesOf(checkedPartsOf(spec).entries);
 }
 
 /** The digest of the declared contents, equal to a live map's once it matches. */
 export function declaredDigest(spec: MapSpec): string {
-  return contentsDigest(declaredEntries(spec), isKeyless(MAP_TYPES[spec.mapType].id));
+  return contentsDigest(declaredEntries(spec), MAP_TYPES[spec.mapType].keyless === true);
 }
-
-interface Codecs {
-  key?: Codec;
-  value?: Codec;
-}
-
-function codecsOf(spec: MapSpec): Codecs {
-  return {
-    key: spec.keyType === null ? undefined : makeCodec(spec.keyType, spec.keySize),
-    value: spec.valueType === null ? undefined : makeCodec(spec.valueType, spec.valueSize),
-  };
-}
-
 
 /**
  * Resolves live maps-of-maps values (inner map IDs) to the declared pin path
  * where the map pinned there has that ID, so they compare and digest equal.
  */
 function resolveInnerIds(spec: MapSpec, live: RawEntry[], declared: RawEntry[]): RawEntry[] {
-  if (!isMapOfMaps(MAP_TYPES[spec.mapType].id)) return live;
+  if (!MAP_TYPES[spec.mapType].mapInMap) return live;
   const declaredPath = new Map(declared.map((entry) => [keyOf(entry.key), entry.innerPinPath]));
   const idOfPath = new Map<string, number | undefined>();
   return live.map((entry) => {
@@ -108,23 +92,11 @@ function resolveInnerIds(spec: MapSpec, live: RawEntry[], declared: RawEntry[]):
   });
 }
 
-/** Expresses raw entries in the declared notation, in canonical order. */
+/** Expresses raw entries in the declared notation, in canonical order (the notation canonicalContents uses). */
 function toNotation(spec: MapSpec, entries: RawEntry[]): ContentEntry[] {
-  const codecs = codecsOf(spec);
-  const info = MAP_TYPES[spec.mapType];
-  const sorted = codecs.key ? [...entries].sort((a, b) => codecs.key!.compare(a.key!, b.key!)) : entries;
-  return sorted.map((entry) => {
-    const out: ContentEntry = {};
-    if (entry.key !== null && codecs.key) out.key = codecs.key.decode(entry.key);
-    if (entry.innerPinPath !== undefined) out.value = entry.innerPinPath;
-    else if (isMapOfMaps(info.id)) out.value = `map_id:${entry.value.readUInt32LE(0)}`;
-    else if (info.perCpu) Object.assign(out, decodePerCpu(codecs.value!, entry.value, possibleCpuCount()));
-    else out.value = codecs.value!.decode(entry.value);
-    return out;
-  });
+  return notationOf({ mapType: spec.mapType, codecs: checkedPartsOf(spec).codecs }, entries);
 }
 
-/** Live entries, the managed subset (merge: declared keys only) and the declared ones. */
 /**
  * Live entries, the managed subset (merge: declared keys only) and the
  * declared ones. `dumped` is the map's raw entries when the caller already

@@ -12,7 +12,7 @@ import {
   type MapInfo,
 } from "../../native";
 import { EbpfError, kernelError } from "./errors";
-import { MAP_TYPES, mapTypeName, type MapTypeName } from "./maptypes";
+import { mapTypeInfo, valueLayout } from "./maptypes";
 import { faultPoint } from "./faults";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
@@ -40,29 +40,24 @@ export interface RawEntry {
   innerPinPath?: string;
 }
 
-const typeIds = (...names: MapTypeName[]) => new Set<number>(names.map((name) => MAP_TYPES[name].id));
-
-const KEYLESS_TYPES = typeIds("queue", "stack", "bloom_filter");
-const ARRAY_TYPES = typeIds("array", "percpu_array", "array_of_maps");
-const MAP_OF_MAPS_TYPES = typeIds("array_of_maps", "hash_of_maps");
-// Types whose kernel ops implement BPF_MAP_LOOKUP_BATCH / UPDATE_BATCH.
-const BATCH_TYPES = typeIds(
-  "hash", "array", "percpu_hash", "percpu_array", "lru_hash", "lru_percpu_hash", "lpm_trie", "array_of_maps", "hash_of_maps",
-);
-
 /** Whether entries of this type have no key (pushed in order instead). */
 export function isKeyless(mapType: number): boolean {
-  return KEYLESS_TYPES.has(mapType);
+  return mapTypeInfo(mapType)?.keyless === true;
 }
 
 /** Whether every index of this type always exists (arrays): "absent" means all-zero. */
 export function isArrayLike(mapType: number): boolean {
-  return ARRAY_TYPES.has(mapType);
+  return mapTypeInfo(mapType)?.arrayLike === true;
 }
 
 /** Whether values are other maps (written as fds, read back as map IDs). */
 export function isMapOfMaps(mapType: number): boolean {
-  return MAP_OF_MAPS_TYPES.has(mapType);
+  return mapTypeInfo(mapType)?.mapInMap === true;
+}
+
+/** Whether the kernel has BPF_MAP_*_BATCH commands for this type. */
+function hasBatch(mapType: number): boolean {
+  return mapTypeInfo(mapType)?.batch === true;
 }
 
 /**
@@ -72,9 +67,7 @@ export function isMapOfMaps(mapType: number): boolean {
  * read: their lookup answers ENOTSUPP/EOPNOTSUPP/ENOSPC or has no keys.
  */
 export function isDumpable(mapType: number): boolean {
-  if (KEYLESS_TYPES.has(mapType)) return false;
-  const name = mapTypeName(mapType);
-  return name !== undefined && MAP_TYPES[name].contents?.kind === "keyed";
+  return mapTypeInfo(mapType)?.dumpable === true;
 }
 
 /**
@@ -96,7 +89,7 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
       numaNode: spec.numaNode,
       mapName: spec.name,
       mapExtra: spec.mapExtra,
-    });
+    }, valueLayout);
   } catch (error) {
     throw kernelError("create map", label, error);
   } finally {
@@ -107,7 +100,7 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
 /** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned, "NotAMap" when it holds a program or link. */
 export function openPinned(pinPath: string, access: "rw" | "ro" = "rw"): MapFd {
   try {
-    return openPinnedMap(pinPath, access);
+    return openPinnedMap(pinPath, access, valueLayout);
   } catch (error) {
     if (error instanceof NotAMapError) {
       throw new EbpfError("NotAMap", `${pinPath} holds a BPF ${error.objectKind}, not a map; leave it to whoever pinned it and choose another pinPath`);
@@ -151,7 +144,7 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
   const resolved = withInnerFds(entries);
   try {
     const list = resolved.entries;
-    if (isKeyless(map.info.type) || !BATCH_TYPES.has(map.info.type) || list.length === 1) {
+    if (isKeyless(map.info.type) || !hasBatch(map.info.type) || list.length === 1) {
       list.forEach((entry, index) => {
         faultPoint(`write:${index}`);
         map.update(entry.key, entry.value, BPF_ANY);
@@ -193,7 +186,7 @@ export function deleteKeys(map: MapFd, keys: Buffer[], label: string): void {
       }
       return;
     }
-    if (BATCH_TYPES.has(map.info.type) && keys.length > 1) {
+    if (hasBatch(map.info.type) && keys.length > 1) {
       try {
         map.deleteBatch(Buffer.concat(keys), keys.length);
         return;
@@ -216,7 +209,7 @@ export function deleteKeys(map: MapFd, keys: Buffer[], label: string): void {
 export function dumpEntries(map: MapFd, label: string): RawEntry[] {
   if (!isDumpable(map.info.type)) return [];
   try {
-    return BATCH_TYPES.has(map.info.type) ? dumpBatched(map) : dumpByKey(map);
+    return hasBatch(map.info.type) ? dumpBatched(map) : dumpByKey(map);
   } catch (error) {
     throw kernelError("read entries of", label, error);
   }

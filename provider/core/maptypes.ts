@@ -1,5 +1,7 @@
 // The kernel's map types and map flags, and the rules each type imposes on
-// BPF_MAP_CREATE, as data. spec.ts turns these rules into check failures.
+// BPF_MAP_CREATE, as data: every per-type fact lives on the type's entry.
+// rules.ts turns these rules into check failures; map.ts and the lifecycle
+// read the behaviour facts (per-CPU, keyless, array-like, batch, dumpable).
 //
 // Numbers come from enum bpf_map_type and the map_flags enum of
 // include/uapi/linux/bpf.h (torvalds/linux; the 6.18 uapi ends at
@@ -7,8 +9,10 @@
 // kernel type 34 and flag bit 19 are EINVAL for every size we tried).
 // Rules were measured on 6.18 with raw BPF_MAP_CREATE calls and read back
 // with BPF_OBJ_GET_INFO_BY_FD; "measured:" notes record what the kernel did.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { possibleCpus } from "../../native";
+import { possibleCpus, type ValueLayout } from "../../native";
+import { perCpuStride } from "./codecs";
 
 /** Map flag name (lower case, no BPF_F_ prefix) → bit, as in the uapi header. */
 export const MAP_FLAGS = {
@@ -94,7 +98,8 @@ export type SizeRule =
 
 /** max_entries rule of a type. */
 export interface EntriesRule {
-  readonly min: number;
+  /** A number, or "page" for the host's page size (ringbufs). */
+  readonly min: number | "page";
   /** A number, or "cpus" for the kernel's NR_CPUS (cpumap). */
   readonly max?: number | "cpus";
   /** ringbuf: a power of two and a multiple of the page size. */
@@ -126,10 +131,18 @@ export interface MapTypeInfo {
   readonly numa?: boolean;
   /** Meaning of map_extra, where the kernel takes one (else it must be 0). */
   readonly mapExtra?: "bloom_hashes" | "arena_address";
-  /** Values are per possible CPU. */
+  /** Values are per possible CPU: user space sees one round_up(valueSize, 8) slot per possible CPU. */
   readonly perCpu?: boolean;
-  /** Values are other maps (array_of_maps, hash_of_maps). */
+  /** Values are other maps (array_of_maps, hash_of_maps): written as fds, read back as map IDs. */
   readonly mapInMap?: boolean;
+  /** Entries have no key: values are pushed and popped in order (queue, stack, bloom_filter). */
+  readonly keyless?: boolean;
+  /** Every index below max_entries always exists: "absent" reads as all-zero and delete is impossible. */
+  readonly arrayLike?: boolean;
+  /** The kernel implements BPF_MAP_LOOKUP_BATCH / UPDATE_BATCH / DELETE_BATCH for the type. */
+  readonly batch?: boolean;
+  /** User space can enumerate the contents without consuming them, and they are declarable (keyed contents). */
+  readonly dumpable?: boolean;
   /** Hash family: keySize + valueSize ≤ HASH_KV_MAX (measured). */
   readonly kvLimit?: boolean;
   /** Flags the kernel adds by itself (reported in map_flags). */
@@ -145,20 +158,22 @@ export const HASH_KV_MAX = (4 << 20) - 48 - 1;
 // measured: key 4 + value 4194251 ok, value 4194252 E2BIG; key 4194247 + value 8 ok, 4194248 E2BIG.
 const HASH_ELEM = `keySize + valueSize ≤ ${HASH_KV_MAX}`;
 const KMALLOC_MAX = 4 << 20;
+// measured: array value 2147483647 ok, 2147483648 E2BIG (INT_MAX).
+const ARRAY_VALUE_MAX = 0x7fffffff;
 // measured: percpu value 32768 ok, 32769 E2BIG (PCPU_MIN_UNIT_SIZE).
 const PCPU_MAX = 32768;
 const needs = (what: string): ContentsRule => ({ kind: "none", reason: `its values are ${what}, which a declaration cannot carry` });
 
 const TABLE = {
   hash: {
-    id: 1, kvLimit: true, key: { min: 1 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
+    id: 1, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
     flags: ["no_prealloc", "zero_seed", ...PROG], contents: { kind: "keyed", limit: true },
     rules: `key, value and max_entries > 0; ${HASH_ELEM}`,
   },
   array: {
-    id: 2, key: { fixed: 4 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
+    id: 2, arrayLike: true, batch: true, dumpable: true, key: { fixed: 4 }, value: { min: 1, max: ARRAY_VALUE_MAX }, entries: { min: 1 }, numa: true,
     flags: ["mmapable", "inner_map", ...PROG], contents: { kind: "keyed", index: true },
-    rules: "key size 4 (u32 index < max_entries); value and max_entries > 0; no no_prealloc",
+    rules: `key size 4 (u32 index < max_entries); value 1..${ARRAY_VALUE_MAX}, max_entries > 0; no no_prealloc`,
   },
   prog_array: {
     id: 3, unsupported: "its values are BPF programs, which are not in scope yet",
@@ -170,12 +185,12 @@ const TABLE = {
     rules: "key 4, value 4; max_entries > 0 (the kernel has no default: the possible CPU count is filled in)",
   },
   percpu_hash: {
-    id: 5, kvLimit: true, key: { min: 1 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
+    id: 5, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
     flags: ["no_prealloc", "zero_seed", ...PROG], contents: { kind: "keyed", limit: true },
     rules: `key, value and max_entries > 0; value ≤ ${PCPU_MAX}; no numa_node (measured EINVAL)`,
   },
   percpu_array: {
-    id: 6, key: { fixed: 4 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
+    id: 6, arrayLike: true, batch: true, dumpable: true, key: { fixed: 4 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
     flags: [...PROG], contents: { kind: "keyed", index: true },
     rules: `key size 4; value 1..${PCPU_MAX}; no no_prealloc; no numa_node (measured EINVAL)`,
   },
@@ -189,34 +204,34 @@ const TABLE = {
     contents: needs("cgroup fds"), rules: "key 4, value 4 (cgroup fds)",
   },
   lru_hash: {
-    id: 9, kvLimit: true, key: { min: 1 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
+    id: 9, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
     flags: ["no_common_lru", "zero_seed", ...PROG], contents: { kind: "keyed", limit: true },
     rules: `as hash; no no_prealloc (measured ENOTSUPP); no_common_lru rounds max_entries up to a multiple of the possible CPUs`,
   },
   lru_percpu_hash: {
-    id: 10, kvLimit: true, key: { min: 1 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
+    id: 10, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { min: 1, max: PCPU_MAX }, entries: { min: 1 }, perCpu: true,
     flags: ["no_common_lru", "zero_seed", ...PROG], contents: { kind: "keyed", limit: true },
     rules: `as lru_hash; value ≤ ${PCPU_MAX}; no numa_node (measured EINVAL)`,
   },
   lpm_trie: {
     // measured: value 4194024 ok, 4194025 EINVAL.
-    id: 11, key: { min: 5, max: 260 }, value: { min: 1, max: 4194024 }, entries: { min: 1 }, numa: true,
+    id: 11, batch: true, dumpable: true, key: { min: 5, max: 260 }, value: { min: 1, max: 4194024 }, entries: { min: 1 }, numa: true,
     flags: ["no_prealloc", ...PROG], requiredFlags: ["no_prealloc"], contents: { kind: "keyed", limit: true },
     rules: "no_prealloc required; key 5..260 (u32 prefix length + up to 256 address bytes); value 1..4194024",
   },
   array_of_maps: {
-    id: 12, key: { fixed: 4 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true, mapInMap: true,
+    id: 12, arrayLike: true, batch: true, dumpable: true, key: { fixed: 4 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true, mapInMap: true,
     contents: { kind: "keyed", index: true },
     rules: "key 4, value 4 (map fds, declared as pin paths); innerMap required",
   },
   hash_of_maps: {
-    id: 13, kvLimit: true, key: { min: 1 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true, mapInMap: true,
+    id: 13, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true, mapInMap: true,
     flags: ["no_prealloc", "zero_seed", ...PROG], contents: { kind: "keyed", limit: true },
     rules: "key > 0, value 4 (map fds, declared as pin paths); innerMap required",
   },
   devmap: {
     // measured: rdonly_prog declared explicitly is EINVAL, yet the kernel reports it.
-    id: 14, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
+    id: 14, dumpable: true, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
     kernelFlags: ["rdonly_prog"], contents: { kind: "keyed", index: true },
     rules: "key 4; value 4 (ifindex) or 8 (ifindex + program fd); the kernel sets rdonly_prog itself",
   },
@@ -226,7 +241,7 @@ const TABLE = {
   },
   cpumap: {
     // measured: max_entries 256 ok, 257 EINVAL with NR_CPUS 256 (kernel_max 255).
-    id: 16, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1, max: "cpus" }, numa: true,
+    id: 16, dumpable: true, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1, max: "cpus" }, numa: true,
     contents: { kind: "keyed", index: true },
     rules: "key 4 (CPU index); value 4 (queue size) or 8 (+ program fd); max_entries ≤ NR_CPUS; no rdonly/wronly",
   },
@@ -247,39 +262,39 @@ const TABLE = {
     flags: [...PROG], contents: needs("socket fds"), rules: "key 4; value 4 or 8 (socket fds)",
   },
   percpu_cgroup_storage: {
-    id: 21, unsupported: "its entries exist only for programs attached to cgroups (needs a program)", rules: "",
+    id: 21, perCpu: true, unsupported: "its entries exist only for programs attached to cgroups (needs a program)", rules: "",
   },
   queue: {
-    id: 22, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
+    id: 22, keyless: true, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
     flags: [...PROG], contents: { kind: "values", limit: true },
     rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order`,
   },
   stack: {
-    id: 23, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
+    id: 23, keyless: true, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
     flags: [...PROG], contents: { kind: "values", limit: true },
     rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order`,
   },
   sk_storage: { id: 24, unsupported: "it needs BTF (and sockets)", rules: "" },
   devmap_hash: {
-    id: 25, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
+    id: 25, dumpable: true, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
     kernelFlags: ["rdonly_prog"], contents: { kind: "keyed", limit: true },
     rules: "key 4; value 4 (ifindex) or 8 (ifindex + program fd); the kernel sets rdonly_prog itself",
   },
   struct_ops: { id: 26, unsupported: "it needs BTF of a kernel struct", rules: "" },
   ringbuf: {
-    id: 27, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: 4096, pagePowerOfTwo: true }, numa: true,
+    id: 27, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: "page", pagePowerOfTwo: true }, numa: true,
     flags: [], contents: { kind: "none", reason: "it is a stream, not key/value storage" },
     rules: "key and value 0; max_entries a power of two and a multiple of the page size; no flags",
   },
   inode_storage: { id: 28, unsupported: "it needs BTF", rules: "" },
   task_storage: { id: 29, unsupported: "it needs BTF", rules: "" },
   bloom_filter: {
-    id: 30, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
+    id: 30, keyless: true, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
     flags: ["zero_seed", ...PROG], mapExtra: "bloom_hashes", contents: { kind: "values", limit: false },
     rules: "key size 0; value > 0; mapExtra 0..15 (hash count, 0 = kernel default 5)",
   },
   user_ringbuf: {
-    id: 31, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: 4096, pagePowerOfTwo: true }, numa: true,
+    id: 31, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: "page", pagePowerOfTwo: true }, numa: true,
     flags: [], contents: { kind: "none", reason: "it is a stream, not key/value storage" },
     rules: "key and value 0; max_entries a power of two and a multiple of the page size; no flags",
   },
@@ -302,13 +317,45 @@ export const MAP_TYPES: Readonly<Record<MapTypeName, MapTypeInfo>> = TABLE;
 /** Every map type name, in enum order. */
 export const MAP_TYPE_NAMES = Object.keys(MAP_TYPES) as [MapTypeName, ...MapTypeName[]];
 
+const NAME_BY_ID = new Map<number, MapTypeName>(MAP_TYPE_NAMES.map((name) => [MAP_TYPES[name].id, name]));
+
 /** Returns the map type name for a kernel enum value, or undefined. */
 export function mapTypeName(id: number): MapTypeName | undefined {
-  return MAP_TYPE_NAMES.find((n) => MAP_TYPES[n].id === id);
+  return NAME_BY_ID.get(id);
 }
 
-/** The page size, for ringbuf and arena sizes (4096 on the machines we target). */
-export const PAGE_SIZE = 4096;
+/** Returns the rules of the map type with this kernel enum value, or undefined for a type this table does not know. */
+export function mapTypeInfo(id: number): MapTypeInfo | undefined {
+  const name = NAME_BY_ID.get(id);
+  return name === undefined ? undefined : MAP_TYPES[name];
+}
+
+let cachedPageSize: number | undefined;
+/**
+ * Returns the host's page size (ringbuf max_entries and arena addresses are
+ * multiples of it), asked of the OS once (`getconf PAGESIZE`; node has no
+ * sysconf). Throws if it cannot be read.
+ */
+export function pageSize(): number {
+  if (cachedPageSize === undefined) {
+    const answer = Number(execFileSync("getconf", ["PAGESIZE"], { encoding: "utf8" }).trim());
+    if (!Number.isSafeInteger(answer) || answer <= 0) throw new Error(`getconf PAGESIZE answered ${JSON.stringify(answer)}`);
+    cachedPageSize = answer;
+  }
+  return cachedPageSize;
+}
+
+/**
+ * Bytes of one value as user space reads and writes it: per-CPU types hold a
+ * round_up(valueSize, 8) slot per possible CPU (`cpus`), others valueSize.
+ * Unknown type ids (types newer than this table) count as not per-CPU.
+ */
+export function valueBytesOf(typeId: number, valueSize: number, cpus: number = possibleCpus()): number {
+  return mapTypeInfo(typeId)?.perCpu ? perCpuStride(valueSize) * cpus : valueSize;
+}
+
+/** The binding's value layout from this table: what createMap/openPinnedMap take for any map type. */
+export const valueLayout: ValueLayout = (info) => valueBytesOf(info.type, info.valueSize);
 
 /** The possible-CPU count (sizes per-CPU values) and its parser, from the binding. */
 export { parseCpuList, possibleCpus as possibleCpuCount } from "../../native";

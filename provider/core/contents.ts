@@ -1,0 +1,298 @@
+// Map contents as declared: read from a JSON Lines file, encoded for the
+// kernel with the key/value codecs (every failure collected), and expressed
+// back in canonical notation — the one notation read-back and check share.
+import * as fs from "node:fs";
+import {
+  collecting, decodePerCpu, encodePerCpu, perCpuStride, type CanonicalValue, type Codec,
+} from "./codecs";
+import type { FailureList } from "./failures";
+import type { RawEntry } from "./map";
+import { MAP_TYPES, type MapTypeName } from "./maptypes";
+import { PinPathSchema } from "./pinpath";
+import { ContentEntrySchema, type ContentEntry } from "./schema";
+
+/** A declared entry encoded for the kernel. */
+export interface EncodedEntry {
+  /** Key bytes; null for queue/stack/bloom_filter. */
+  key: Buffer | null;
+  /** Value bytes (per-CPU maps: possibleCpus × round_up(valueSize, 8)); *_of_maps: the inner map's pin path. */
+  value: Buffer | string;
+  /** Index of the entry in spec.contents, for error messages at write time. */
+  index: number;
+}
+
+/** How a map's keys and values are written and read: its codecs (none where it has no keys, or values are maps) and the CPU count per-CPU values span. */
+export interface SpecCodecs {
+  readonly key?: Codec;
+  readonly value?: Codec;
+  readonly possibleCpus: number;
+}
+
+// ---- contents files
+
+/** The largest contents file read: 256 MiB (a 100,000-entry table is about 6 MB). */
+export const CONTENTS_FILE_MAX_BYTES = 256 * 1024 * 1024;
+
+function fileKind(stat: fs.Stats): string {
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isDirectory()) return "a directory";
+  if (stat.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+// Reads a regular file of at most CONTENTS_FILE_MAX_BYTES. O_NONBLOCK keeps a
+// FIFO from blocking the open, fstat (of what was opened, not of the path)
+// refuses anything but a regular file, and the read stops one byte past the
+// bound, so a file that grows while it is read cannot grow the process.
+// Returns the bytes, or the rule it broke.
+function readBoundedFile(file: string): Buffer | string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (error) {
+    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+  }
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) return `${file} is ${fileKind(stat)}; a contents file must be a regular file`;
+    const tooBig = (bytes: number | string) => `${file} has ${bytes} bytes; a contents file may have at most ${CONTENTS_FILE_MAX_BYTES} (256 MiB)`;
+    if (stat.size > CONTENTS_FILE_MAX_BYTES) return tooBig(stat.size);
+    let buffer = Buffer.allocUnsafe(stat.size + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > CONTENTS_FILE_MAX_BYTES) return tooBig(`more than ${CONTENTS_FILE_MAX_BYTES}`);
+        // The file grew while it was read (or stat said 0, as /proc does): read on, up to the bound.
+        const larger = Buffer.allocUnsafe(Math.min(Math.max(buffer.length * 2, 65536), CONTENTS_FILE_MAX_BYTES + 1));
+        buffer.copy(larger);
+        buffer = larger;
+      }
+      const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) return buffer.subarray(0, length);
+      length += read;
+    }
+  } catch (error) {
+    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+// Splits bytes into lines of text, refusing invalid UTF-8 (which would
+// otherwise become U+FFFD silently) with the line it is on.
+function utf8Lines(bytes: Buffer, where: (line: number) => string, failures: FailureList): (string | undefined)[] {
+  const strict = new TextDecoder("utf-8", { fatal: true });
+  try {
+    return strict.decode(bytes).split("\n");
+  } catch {
+    // Find the lines at fault: decode line by line (only on this path).
+  }
+  const lines: (string | undefined)[] = [];
+  for (let start = 0; start <= bytes.length;) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline < 0 ? bytes.length : newline;
+    try {
+      lines.push(strict.decode(bytes.subarray(start, end)));
+    } catch {
+      failures.add(where(lines.length + 1), "is not valid UTF-8");
+      lines.push(undefined);
+    }
+    start = end + 1;
+  }
+  return lines;
+}
+
+/**
+ * Reads a JSON Lines contents file: one entry object per non-empty line.
+ * Only regular files of at most CONTENTS_FILE_MAX_BYTES are read, as strict
+ * UTF-8. Failures name the file and line. Relative paths are resolved
+ * against the working directory (the Pulumi project's, for the provider and
+ * the program). Returns the entries and the line each came from.
+ */
+export function readContentsFile(file: string, failures: FailureList): { entries: ContentEntry[]; lines: number[] } {
+  const entries: ContentEntry[] = [];
+  const lines: number[] = [];
+  const bytes = readBoundedFile(file);
+  if (typeof bytes === "string") {
+    failures.add("contentsFile", bytes);
+    return { entries, lines };
+  }
+  const where = (line: number) => `contentsFile ${file} line ${line}`;
+  utf8Lines(bytes, where, failures).forEach((text, index) => {
+    if (text === undefined || text.trim() === "") return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      failures.add(where(index + 1), "is not JSON");
+      return;
+    }
+    const result = ContentEntrySchema.safeParse(parsed);
+    if (result.success) {
+      entries.push(result.data);
+      lines.push(index + 1);
+    } else failures.add(where(index + 1), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
+  });
+  return { entries, lines };
+}
+
+// ---- encoding
+
+/** How much memory check spends on encoded contents at most: 1 GiB. */
+export const CONTENTS_MAX_BYTES = 1 << 30;
+
+/** The map facts encoding needs: its type and the sizes that passed the rules. */
+export interface ContentsTarget {
+  mapType: MapTypeName;
+  keySize?: number;
+  valueSize?: number;
+  maxEntries?: number;
+}
+
+// Key bytes as hex for a message: the first 32 bytes of a long key.
+function shortHex(key: Buffer): string {
+  return key.length <= 32 ? key.toString("hex") : `${key.subarray(0, 32).toString("hex")}… (${key.length} bytes)`;
+}
+
+// Encodes one entry's key; null for keyless maps, undefined when it failed.
+function encodeKey(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | null | undefined {
+  const type = target.mapType;
+  const rule = MAP_TYPES[type].contents!;
+  if (rule.kind === "values") {
+    if (entry.key !== undefined) failures.add(`${path}.key`, `${type} entries have no key (values are pushed in order)`);
+    return null;
+  }
+  if (entry.key === undefined) {
+    failures.add(`${path}.key`, `is required for ${type}`);
+    return undefined;
+  }
+  const codec = codecs.key;
+  if (!codec) return undefined;
+  const key = collecting(failures, () => codec.encode(entry.key, `${path}.key`));
+  if (key && rule.kind === "keyed" && rule.index && target.maxEntries !== undefined) {
+    const index = key.readUInt32LE(0);
+    if (index >= target.maxEntries) {
+      failures.add(`${path}.key`, `index ${index} is beyond the ${type} (maxEntries ${target.maxEntries})`);
+      return undefined;
+    }
+  }
+  return key;
+}
+
+// Encodes one entry's value: bytes, per-CPU bytes, or an inner map's pin path.
+function encodeValue(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | string | undefined {
+  const type = target.mapType;
+  const info = MAP_TYPES[type];
+  const hasValue = entry.value !== undefined;
+  const hasPerCpu = entry.perCpuValues !== undefined;
+  if (hasPerCpu && !info.perCpu) failures.add(`${path}.perCpuValues`, `only per-CPU maps take perCpuValues; ${type} takes value`);
+  else if (hasPerCpu && hasValue) failures.add(path, "give value or perCpuValues, not both");
+  else if (!hasPerCpu && !hasValue) failures.add(`${path}.value`, `is required${info.perCpu ? " (or perCpuValues)" : ""}`);
+  else if (info.mapInMap) {
+    const pinPath = PinPathSchema.safeParse(entry.value);
+    if (pinPath.success) return pinPath.data;
+    failures.add(`${path}.value`, `must be the pin path of the inner map: ${pinPath.error.issues[0]!.message}`);
+  } else if (codecs.value) {
+    const codec = codecs.value;
+    if (!info.perCpu) return collecting(failures, () => codec.encode(entry.value, `${path}.value`));
+    const perCpu = hasPerCpu ? { perCpuValues: entry.perCpuValues! } : { value: entry.value };
+    return collecting(failures, () => encodePerCpu(codec, perCpu, codecs.possibleCpus, path));
+  }
+  return undefined;
+}
+
+// Bytes the encoded contents would take; refused beyond CONTENTS_MAX_BYTES
+// before anything is encoded (a one-character string value of a 2 GiB array
+// slot would otherwise cost 2 GiB per entry).
+function withinEncodingBudget(count: number, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): boolean {
+  const info = MAP_TYPES[target.mapType];
+  const valueBytes = info.perCpu ? perCpuStride(target.valueSize ?? 0) * codecs.possibleCpus : (target.valueSize ?? 0);
+  const total = count * ((target.keySize ?? 0) + valueBytes);
+  if (total <= CONTENTS_MAX_BYTES) return true;
+  failures.add("contents", `${count} entries of ${(target.keySize ?? 0) + valueBytes} bytes need ${total} bytes; check encodes at most ${CONTENTS_MAX_BYTES} (1 GiB) of contents`);
+  return false;
+}
+
+/**
+ * Encodes the declared contents, collecting failures (each under
+ * `pathOf(index)`); returns the entries in canonical order: sorted by the
+ * key codec's order, or as declared for queue/stack/bloom_filter (the push
+ * order). Duplicate keys and more entries than maxEntries fail.
+ */
+export function encodeEntries(
+  contents: readonly ContentEntry[], target: ContentsTarget, codecs: SpecCodecs,
+  pathOf: (index: number) => string, failures: FailureList,
+): EncodedEntry[] {
+  const type = target.mapType;
+  const rule = MAP_TYPES[type].contents!;
+  if (contents.length === 0) return [];
+  if (rule.kind === "none") {
+    failures.add("contents", `${type} cannot have declared contents: ${rule.reason}`);
+    return [];
+  }
+  if (!withinEncodingBudget(contents.length, target, codecs, failures)) return [];
+  const encoded: EncodedEntry[] = [];
+  const firstIndexOfKey = new Map<string, number>();
+  contents.forEach((entry, index) => {
+    const path = pathOf(index);
+    const before = failures.count;
+    const key = encodeKey(entry, path, target, codecs, failures);
+    const value = encodeValue(entry, path, target, codecs, failures);
+    if (key) {
+      const identity = key.toString("latin1");
+      const first = firstIndexOfKey.get(identity);
+      if (first === undefined) firstIndexOfKey.set(identity, index);
+      else failures.add(`${path}.key`, `duplicates ${pathOf(first)}.key (both are ${shortHex(key)})`);
+    }
+    if (failures.count === before && key !== undefined && value !== undefined) encoded.push({ key, value, index });
+  });
+  // Arrays bound their keys instead; a bloom filter's max_entries only sizes it.
+  if (rule.limit && target.maxEntries !== undefined && contents.length > target.maxEntries) {
+    failures.add("contents", `${contents.length} entries exceed maxEntries ${target.maxEntries}`);
+  }
+  const keyCodec = codecs.key;
+  if (rule.kind === "keyed" && keyCodec) encoded.sort((a, b) => keyCodec.compare(a.key!, b.key!));
+  return encoded;
+}
+
+// ---- notation
+
+/** A checked spec's facts that reading entries needs. */
+export interface NotationTarget {
+  mapType: MapTypeName;
+  codecs: SpecCodecs;
+}
+
+/**
+ * Expresses raw entries in the declared notation and canonical order (sorted
+ * by the key codec; keyless maps as given): maps of maps show the inner pin
+ * path where known, else `map_id:<n>`; per-CPU values show `{ value }` when
+ * all CPUs agree, else `{ perCpuValues }`. Read-back and check's canonical
+ * contents both use it.
+ */
+export function toNotation(target: NotationTarget, entries: readonly RawEntry[]): ContentEntry[] {
+  const { codecs } = target;
+  const info = MAP_TYPES[target.mapType];
+  const keyCodec = codecs.key;
+  const sorted = keyCodec ? [...entries].sort((a, b) => keyCodec.compare(a.key!, b.key!)) : entries;
+  return sorted.map((entry) => {
+    const out: ContentEntry = {};
+    if (entry.key !== null && keyCodec) out.key = keyCodec.decode(entry.key);
+    if (entry.innerPinPath !== undefined) out.value = entry.innerPinPath;
+    else if (info.mapInMap) out.value = `map_id:${entry.value.readUInt32LE(0)}`;
+    else if (info.perCpu) Object.assign(out, decodePerCpu(codecs.value!, entry.value, codecs.possibleCpus));
+    else out.value = codecs.value!.decode(entry.value) satisfies CanonicalValue;
+    return out;
+  });
+}
+
+/** Encoded entries as the map layer takes them (maps of maps: the inner pin path, no value bytes yet). */
+export function rawEntriesOf(entries: readonly EncodedEntry[]): RawEntry[] {
+  return entries.map((entry) =>
+    typeof entry.value === "string"
+      ? { key: entry.key, value: Buffer.alloc(0), innerPinPath: entry.value }
+      : { key: entry.key, value: entry.value },
+  );
+}
