@@ -25,7 +25,7 @@ export interface LiveMapSpec {
  * Reads the ABI of the map pinned at `pinPath` (read-only) and rebuilds a
  * spec from it: flags the kernel adds by itself are left out, name and
  * mapExtra are kept. Returns undefined when nothing is pinned there. Throws
- * EbpfError ("Kernel", "NotAMap", "Permission", …) when the pin cannot be opened.
+ * EbpfError ("Permission", "Kernel", …) when the pin cannot be opened.
  */
 export function specOfLiveMap(pinPath: string): LiveMapSpec | undefined {
   let info;
