@@ -19,7 +19,7 @@ import {
 } from "./properties";
 import { GONE, readUnmanaged } from "./unmanaged";
 
-export { canonicalInputs, type PinnedMapOutputs } from "./properties";
+export type { PinnedMapOutputs } from "./properties";
 
 // Provider messages on stderr reach the user as diagnostics (the engine
 // attributes them to the stack).
