@@ -139,6 +139,10 @@ describe("packKeys / unpackKeys: the record of a key set", function () {
       assert.deepEqual(unpackKeys(packKeys(keys, size), size), unique, `${size}-byte keys`);
     }
     assert.deepEqual(unpackKeys(packKeys([], 4), 4), []);
+    // Short keys are packed with doubles, long ones with BigInt: one format.
+    const six = Array.from({ length: 300 }, () => randomBytes(6));
+    const widened = six.map((key) => Buffer.concat([Buffer.alloc(2), key]));
+    assert.equal(packKeys(six, 6).replace("keys1:6:", ""), packKeys(widened, 8).replace("keys1:8:", ""));
     assert.deepEqual(unpackKeys(packKeys([Buffer.alloc(4), Buffer.alloc(4, 0xff)], 4), 4), [Buffer.alloc(4), Buffer.alloc(4, 0xff)]);
   });
 

@@ -27,23 +27,38 @@ function valueOf(key: Buffer): bigint {
  * bytes long.
  */
 export function packKeys(keys: readonly Buffer[], keySize: number): string {
-  const sorted = keys.map((key) => {
+  for (const key of keys) {
     if (key.length !== keySize) throw new RangeError(`packKeys: a key of ${key.length} bytes in a set of ${keySize}-byte keys`);
-    return key;
-  }).sort(Buffer.compare);
+  }
   const bytes: number[] = [];
-  let previous = -1n;
-  for (const key of sorted) {
-    const value = valueOf(key);
-    if (value === previous) continue;
-    // The first key is stored as its value + 1, so that every stored number is ≥ 1.
-    let delta = value - previous;
-    previous = value;
-    do {
-      const low = Number(delta & 0x7fn);
-      delta >>= 7n;
-      bytes.push(delta === 0n ? low : low | 0x80);
-    } while (delta !== 0n);
+  // The first key is stored as its value + 1, so that every stored number is ≥ 1.
+  if (keySize <= 6) {
+    // Keys that fit a double exactly: sorted as numbers, without BigInt (several times faster).
+    const values = Float64Array.from(keys, (key) => (keySize === 0 ? 0 : key.readUIntBE(0, keySize))).sort();
+    let previous = -1;
+    for (const value of values) {
+      if (value === previous) continue;
+      let delta = value - previous;
+      previous = value;
+      while (delta >= 0x80) {
+        bytes.push((delta % 0x80) | 0x80);
+        delta = Math.floor(delta / 0x80);
+      }
+      bytes.push(delta);
+    }
+  } else {
+    let previous = -1n;
+    for (const key of [...keys].sort(Buffer.compare)) {
+      const value = valueOf(key);
+      if (value === previous) continue;
+      let delta = value - previous;
+      previous = value;
+      do {
+        const low = Number(delta & 0x7fn);
+        delta >>= 7n;
+        bytes.push(delta === 0n ? low : low | 0x80);
+      } while (delta !== 0n);
+    }
   }
   return `${FORMAT}:${keySize}:${deflateRawSync(Buffer.from(bytes), { level: 9 }).toString("base64")}`;
 }
@@ -62,8 +77,30 @@ export function unpackKeys(packed: string, keySize: number): Buffer[] {
   } catch (error) {
     throw new Error(`the key set record does not inflate: ${(error as Error).message}`);
   }
-  const limit = 1n << BigInt(8 * keySize);
   const keys: Buffer[] = [];
+  if (keySize <= 6) {
+    // As packKeys: keys that fit a double exactly are summed without BigInt.
+    const limit = 2 ** (8 * keySize);
+    let previous = -1;
+    let delta = 0;
+    let scale = 1;
+    for (let index = 0; index < bytes.length; index++) {
+      const byte = bytes[index]!;
+      delta += (byte & 0x7f) * scale;
+      scale *= 0x80;
+      if (byte & 0x80) continue;
+      previous += delta;
+      if (delta === 0 || previous >= limit) throw new Error(`the key set record is corrupt at byte ${index}`);
+      const key = Buffer.alloc(keySize);
+      if (keySize > 0) key.writeUIntBE(previous, 0, keySize);
+      keys.push(key);
+      delta = 0;
+      scale = 1;
+    }
+    if (scale !== 1) throw new Error("the key set record is truncated");
+    return keys;
+  }
+  const limit = 1n << BigInt(8 * keySize);
   let previous = -1n;
   let delta = 0n;
   let shift = 0n;
