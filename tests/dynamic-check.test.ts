@@ -57,6 +57,15 @@ describe("dynamic provider: check refuses unknown properties", function () {
     assert.deepEqual(properties, ["mapId", "maxEntries"]);
   });
 
+  it("refuses a misspelled input while other values are not known yet (a preview), and lets such inputs through otherwise", async () => {
+    const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's marker for a value known only at update time
+    const typo = await provider.check({}, { ...base, pinPath: unknown, contentPolicy: "merge", ...SERIALIZED_PROVIDER });
+    assert.deepEqual((typo.failures ?? []).map((failure) => failure.property), ["contentPolicy"]);
+    const fine = await provider.check({}, { ...base, pinPath: unknown, contentsPolicy: "merge", ...SERIALIZED_PROVIDER });
+    assert.equal(fine.failures, undefined);
+    assert.equal((fine.inputs as Props).pinPath, unknown);
+  });
+
   it("accepts the user's inputs beside the serialized provider, and returns them canonical", async () => {
     const inputs = await checkedInputs({ ...base, contentsPolicy: "merge", contents: [{ key: "0x2", value: 1 }, { key: 1, value: 2 }] });
     assert.equal(inputs.contentsPolicy, "merge");

@@ -10,7 +10,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import {
   canonicalContents, checkSpec, contentsAreObservable, contentsDrift, createPinnedMap, declaredDigest, deletePinnedMap,
-  observePinnedMap, recreateReasons, SpecError, updatePinnedMap,
+  observePinnedMap, PinnedMapSpecInputSchema, recreateReasons, SpecError, updatePinnedMap,
   type ContentEntry, type ContentsDrift, type MapObservation, type MapSpec,
 } from "../core";
 import {
@@ -54,15 +54,22 @@ function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents?
 /** The PinnedMap dynamic provider. Every method throws with a message naming the map and the cause. */
 export const provider = {
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
-    if (hasUnknown(news)) return { inputs: news };
+    const declared = declaredInputsOf(news);
+    // Values not known yet (a preview of inputs from other resources) are
+    // checked at update time; a property the core does not know is refused now.
+    const onlyNames = hasUnknown(news);
     try {
       // Every property the user gave goes to the core, which refuses the ones it does not know.
-      return { inputs: { ...news, ...canonicalInputs(checkSpec(declaredInputsOf(news))) } };
+      const spec = checkSpec(declared);
+      return { inputs: onlyNames ? news : { ...news, ...canonicalInputs(spec) } };
     } catch (error) {
       if (!(error instanceof SpecError)) throw error;
+      const failures = onlyNames
+        ? error.failures.filter((failure) => Object.hasOwn(declared, failure.path) && !Object.hasOwn(PinnedMapSpecInputSchema.shape, failure.path))
+        : error.failures;
       return {
         inputs: news,
-        failures: error.failures.map((failure) => ({ property: failure.path, reason: `${failure.path}: ${failure.rule}` })),
+        ...(failures.length > 0 && { failures: failures.map((failure) => ({ property: failure.path, reason: `${failure.path}: ${failure.rule}` })) }),
       };
     }
   },
