@@ -2,7 +2,8 @@
 // Generates schema.json, the Pulumi package schema of ebpf:index:PinnedMap,
 // from the compiled library (run `npm run gen:schema`, which builds first):
 //  - inputs, their optionality and nested types: the zod schema
-//    PinnedMapSpecInputSchema (provider/core/spec.ts), the one source of the input shape;
+//    PinnedMapSpecInputSchema (the core's public entry, provider/core/index.ts),
+//    the one source of the input shape, less what the provider records itself;
 //  - the outputs a PinnedMap adds and the LiveAbi type: the SDK class and the
 //    LiveAbi interface as declared in dist/sdk/index.d.ts and dist/provider/core/abi.d.ts;
 //  - descriptions: the doc comments of the SDK class and of the zod schemas.
@@ -40,6 +41,9 @@ const TYPE_TEXT = {
   StructCodec: "A C struct codec: { struct: [fields] }, laid out with natural alignment unless offsets are given, zero padding.",
   StructField: "One field of a struct codec: its name (a C identifier), its codec, and optionally its offset and size in bytes.",
 };
+// Properties the dynamic provider records in the state by itself: outputs,
+// never declared, even where the core's input schema still lists them.
+const PROVIDER_RECORDED = new Set(["contentsFileDigest", "contentsFileKeys"]);
 // TypeScript `number` properties of the outputs that are integers.
 const INTEGERS = new Set(["mapId", "entryCount", "keySize", "valueSize", "maxEntries"]);
 // Outputs whose types are declared in TypeScript rather than by zod.
@@ -196,8 +200,9 @@ function withSdkDoc(spec, doc) {
 /** Returns the Pulumi package schema (an object) generated from the compiled library. */
 function generate() {
   const { z } = require("zod");
-  const { PinnedMapSpecInputSchema } = require(path.join(DIST, "provider", "spec.js"));
-  const { CodecSchema } = require(path.join(DIST, "provider", "codecs.js"));
+  const { PinnedMapSpecInputSchema } = require(path.join(DIST, "provider", "core", "index.js"));
+  // The codec schema is internal to the core: read from its own module.
+  const { CodecSchema } = require(path.join(DIST, "provider", "core", "codecs.js"));
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 
   const json = z.toJSONSchema(PinnedMapSpecInputSchema, { io: "input", unrepresentable: "any", cycles: "ref", reused: "inline" });
@@ -211,11 +216,12 @@ function generate() {
   const ctx = { types: {}, defs, defNames, docs: Object.fromEntries(outputs.map((o) => [o.name, o.doc])) };
   const inputProperties = {};
   for (const [name, sub] of Object.entries(json.properties)) {
+    if (PROVIDER_RECORDED.has(name)) continue;
     const at = name === "keyType" || name === "valueType" ? "codec" : name;
     const spec = jsonToPulumi(sub, at, ctx);
     inputProperties[name] = withSdkDoc(spec, ctx.docs[name]);
   }
-  const requiredInputs = json.required ?? [];
+  const requiredInputs = (json.required ?? []).filter((name) => !PROVIDER_RECORDED.has(name));
 
   const properties = {};
   const required = [];
@@ -253,7 +259,7 @@ function generateText() {
   return `${JSON.stringify(generate(), null, 2)}\n`;
 }
 
-module.exports = { generate, generateText, TOKEN };
+module.exports = { generate, generateText, TOKEN, PROVIDER_RECORDED };
 
 if (require.main === module) {
   const target = path.join(ROOT, "schema.json");

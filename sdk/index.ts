@@ -1,13 +1,17 @@
 // pulumi-ebpf: declarative, pinned eBPF maps for Pulumi.
 import * as pulumi from "@pulumi/pulumi";
-import type { LiveAbi } from "../provider/core/abi";
-import type { CodecDecl } from "../provider/core/codecs";
-import type { MapFlagName, MapTypeName } from "../provider/core/maptypes";
-import type { ContentEntry, InnerMapSpec, PinnedMapSpecInput } from "../provider/core/spec";
-import type { ContentsDrift } from "../provider/core/drift";
+import type {
+  CodecDecl, ContentEntry, ContentsDrift, InnerMapSpec, LiveAbi, MapFlagName, MapTypeName, PinnedMapSpecInput as CoreSpecInput,
+} from "../provider/core";
 import { stubProvider } from "./stub";
 
-export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, PinnedMapSpecInput, ContentsDrift };
+/**
+ * The inputs a user declares: the core's spec input (its zod schema
+ * PinnedMapSpecInputSchema), without what the provider records by itself.
+ */
+export type PinnedMapSpecInput = Omit<CoreSpecInput, "contentsFileDigest">;
+
+export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, ContentsDrift };
 
 /**
  * The arguments of a PinnedMap: the inputs of DESIGN.md, each a Pulumi Input.
@@ -17,7 +21,7 @@ export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<Pinn
 
 // The inputs that read-back fills in for PinnedMap.get (besides pinPath).
 const READ_BACK_INPUTS = [
-  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents", "contentsFile", "contentsFileDigest",
+  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents", "contentsFile",
   "contentsPolicy", "freeze", "innerMap", "ifExists", "permissions", "numaNode", "mapExtra",
 ] as const satisfies readonly (keyof PinnedMapSpecInput)[];
 
@@ -54,6 +58,12 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly contentsFile: pulumi.Output<string | undefined>;
   /** With contentsFile: the digest of its entries (after a refresh, of the live ones), kept in state instead of them. */
   declare public readonly contentsFileDigest: pulumi.Output<string | undefined>;
+  /**
+   * With contentsFile in merge mode: the keys the file declared, packed
+   * (sorted, delta-encoded, deflated, base64; no values), so that the next
+   * update deletes the keys the file dropped and only those.
+   */
+  declare public readonly contentsFileKeys: pulumi.Output<string | undefined>;
   /** "exact" (default): only declared entries; "merge": only declared keys are managed. */
   declare public readonly contentsPolicy: pulumi.Output<"exact" | "merge">;
   /** Whether the map is frozen after populating. */
@@ -90,7 +100,11 @@ export class PinnedMap extends pulumi.dynamic.Resource {
    * names the property (with the entry index) and the rule.
    */
   constructor(name: string, args: PinnedMapArgs, opts?: pulumi.CustomResourceOptions) {
-    const outputs = { mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined, drift: undefined };
+    // Named (as undefined, so not sent) so that each becomes an Output of the resource.
+    const outputs = {
+      mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined, drift: undefined,
+      contentsFileDigest: undefined, contentsFileKeys: undefined,
+    };
     super(stubProvider, name, { ...args, ...outputs }, opts, "ebpf", "PinnedMap");
   }
 

@@ -224,7 +224,7 @@ describe("e2e: a project stack through the Pulumi CLI", function () {
     fs.unlinkSync(outside);
   });
 
-  it("a bad input fails preview naming contents[1].value and the rule, and nothing is pinned", async () => {
+  it("a bad input fails preview and up naming contents[1].value and the rule, and up pins nothing", async () => {
     maps = {
       bad: {
         pinPath: pin("bad"), mapType: "hash", keyType: "u32", valueType: "u8", maxEntries: 8,
@@ -235,6 +235,22 @@ describe("e2e: a project stack through the Pulumi CLI", function () {
     const result = await env.stack().run(["preview"]);
     assert.notEqual(result.code, 0, all(result));
     assert.match(all(result), /contents\[1\]\.value: .*(255|u8)/);
+    // Preview never pins; up is what could have, and must not.
+    const up = await env.stack().run(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(up.code, 0, all(up));
+    assert.match(all(up), /contents\[1\]\.value: .*(255|u8)/);
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it("a misspelled property (contentPolicy) fails preview and up naming it, instead of running the map in exact mode", async () => {
+    maps = { typo: u32Hash(pin("typo"), { 1: 1 }, { contentPolicy: "merge" }) };
+    declare();
+    const result = await env.stack().run(["preview"]);
+    assert.notEqual(result.code, 0, all(result));
+    assert.match(all(result), /contentPolicy: .*(unknown property|did you mean)/i);
+    const up = await env.stack().run(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(up.code, 0, all(up));
+    assert.match(all(up), /contentPolicy: .*(unknown property|did you mean)/i);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 });

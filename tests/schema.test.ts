@@ -9,8 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { liveAbi } from "../provider/core/abi";
-import { PinnedMapSpecInputSchema } from "../provider/core/spec";
+import { liveAbi, PinnedMapSpecInputSchema } from "../provider/core";
 import { REPO_ROOT, run, runOk } from "./fixtures/packed";
 
 interface PropertySpec { type?: string; $ref?: string; oneOf?: PropertySpec[]; items?: PropertySpec; description?: string }
@@ -29,11 +28,15 @@ interface PackageSchema {
 const SCHEMA_PATH = path.join(REPO_ROOT, "schema.json");
 const TOKEN = "ebpf:index:PinnedMap";
 /** DESIGN.md: the outputs a PinnedMap adds to its inputs. */
-// DESIGN.md's outputs, and drift (the per-key difference a refresh found).
-const ADDED_OUTPUTS = ["pinPath", "mapId", "abi", "frozen", "entryCount", "contentsDigest", "drift"];
+// DESIGN.md's outputs, drift (the per-key difference a refresh found), and
+// what the provider records for a contents file (its digest; in merge mode, its keys).
+const ADDED_OUTPUTS = ["pinPath", "mapId", "abi", "frozen", "entryCount", "contentsDigest", "drift", "contentsFileDigest", "contentsFileKeys"];
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const generator = require(path.join(REPO_ROOT, "scripts", "gen-schema.js")) as { generateText(): string };
+const generator = require(path.join(REPO_ROOT, "scripts", "gen-schema.js")) as { generateText(): string; PROVIDER_RECORDED: Set<string> };
+
+/** The zod input schema's keys a user declares (not those the provider records itself). */
+const declaredKeys = () => Object.keys(PinnedMapSpecInputSchema.shape).filter((key) => !generator.PROVIDER_RECORDED.has(key));
 
 function readSchema(): PackageSchema {
   return JSON.parse(fs.readFileSync(SCHEMA_PATH, "utf8")) as PackageSchema;
@@ -65,12 +68,13 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
   it("has the zod input schema's keys as inputProperties and its required keys as requiredInputs", function () {
     const resource = readSchema().resources[TOKEN]!;
     const shape = PinnedMapSpecInputSchema.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
-    assert.deepEqual(sorted(Object.keys(resource.inputProperties)), sorted(Object.keys(shape)));
-    const required = Object.keys(shape).filter((k) => !shape[k]!.safeParse(undefined).success);
+    assert.deepEqual(sorted(Object.keys(resource.inputProperties)), sorted(declaredKeys()));
+    for (const recorded of generator.PROVIDER_RECORDED) assert.ok(!(recorded in resource.inputProperties), `${recorded} is recorded by the provider, not an input`);
+    const required = declaredKeys().filter((k) => !shape[k]!.safeParse(undefined).success);
     assert.deepEqual(sorted(resource.requiredInputs), sorted(required));
   });
 
-  it("has outputs = inputs + pinPath, mapId, abi, frozen, entryCount, contentsDigest, drift = the SDK class's declared outputs", function () {
+  it("has outputs = inputs + pinPath, mapId, abi, frozen, entryCount, contentsDigest, drift, contentsFileDigest, contentsFileKeys = the SDK class's declared outputs", function () {
     const resource = readSchema().resources[TOKEN]!;
     const outputs = Object.keys(resource.properties);
     assert.deepEqual(sorted(outputs), sorted(new Set([...Object.keys(resource.inputProperties), ...ADDED_OUTPUTS])));

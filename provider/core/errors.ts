@@ -76,7 +76,7 @@ const HINTS: Record<string, string> = {
 // Where the operation tells more than the errno alone.
 function hintFor(operation: string, code: string): string | undefined {
   if (code === "EPERM" && /^(write|delete) entries/.test(operation)) {
-    return "the map is frozen or the fd is read-only, so user space cannot write it (a frozen map's contents change only by building a new map: change contents with freeze: true and pulumi up swaps one in); without CAP_BPF every bpf(2) command is refused too";
+    return "the map is frozen or the fd is read-only, so user space cannot write it (a frozen map's contents change only by building a new map: an update of a frozen map's contents swaps one in); without CAP_BPF every bpf(2) command is refused too";
   }
   if (code === "EBUSY" && /^freeze/.test(operation)) {
     return "a process has the map memory-mapped writable (an mmapable array), so it cannot be frozen; unmap it (or stop that process) and run again";

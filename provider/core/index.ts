@@ -1,27 +1,44 @@
-// The lifecycle core of pulumi-ebpf, without Pulumi: spec validation, codecs,
-// ABI comparison, reconciliation, pin management and the map lifecycle.
+// The public entry of the pulumi-ebpf lifecycle core (`pulumi-ebpf/provider`):
+// what programs and the adapters over the core (the dynamic provider, a
+// provider plugin, a fleet agent) use. It knows nothing of Pulumi. Map
+// handles, pin staging, delta planning and fault hooks are internal; the
+// order here is the order of docs/api.md.
+
+// Errors.
+export { EbpfError, isEbpfError } from "./errors";
+export type { EbpfErrorKind } from "./errors";
+
+// Checking a spec.
 export { checkSpec, canonicalContents, encodeContents, kernelAdjusted, SpecError, PinnedMapSpecInputSchema } from "./spec";
-export type { MapSpec, PinnedMapSpecInput, ContentEntry, InnerMapSpec, EncodedEntry, HostInfo } from "./spec";
-export { makeCodec, CodecSchema, CodecError, encodePerCpu, decodePerCpu, perCpuStride } from "./codecs";
-export type { Codec, CodecDecl, CanonicalValue } from "./codecs";
-export { MAP_TYPES, MAP_FLAGS, MAP_TYPE_NAMES, MAP_FLAG_NAMES, flagsToMask, maskToFlags, mapTypeName } from "./maptypes";
-export type { MapTypeName, MapFlagName, MapTypeInfo } from "./maptypes";
-export { compareAbi, describeDifferences, liveAbi } from "./abi";
-export type { AbiDifference, LiveAbi } from "./abi";
-export { planDelta, applyDelta, contentsDigest, presentEntries } from "./reconcile";
-export type { Delta, ContentsPolicy } from "./reconcile";
+export type { MapSpec, PinnedMapSpecInput, ContentEntry, InnerMapSpec, EncodedEntry, HostInfo, KernelView } from "./spec";
+
+// The map lifecycle.
 export {
-  buildMap, createKernelMap, dumpEntries, writeEntries, deleteKeys, readLiveState, freezeMap, openPinned,
-} from "./map";
-export type { KernelMapSpec, RawEntry, LiveMapState } from "./map";
-export {
-  checkPinLocation, ensurePinParent, pinInto, pinnedMapId, unpinIfOwned, removeStaleStagingPins, STAGING_INFIX,
-} from "./pins";
-export type { PinPermissions, UnpinOutcome } from "./pins";
-export {
-  createPinnedMap, observePinnedMap, updatePinnedMap, deletePinnedMap, recreateReasons, declaredEntries,
-  declaredDigest, kernelSpecOf,
+  createPinnedMap, observePinnedMap, updatePinnedMap, deletePinnedMap, recreateReasons, declaredDigest,
 } from "./lifecycle";
 export type { MapObservation, Observed, Warn } from "./lifecycle";
-export { EbpfError, isEbpfError, kernelError } from "./errors";
-export type { EbpfErrorKind } from "./errors";
+export type { UnpinOutcome } from "./pins";
+
+// Maps nobody declared.
+export { specOfLiveMap, contentsAreObservable } from "./livemap";
+export type { LiveMapSpec } from "./livemap";
+
+// Drift and managed keys.
+export { contentsDrift } from "./drift";
+export type { ContentsDrift } from "./drift";
+export { packKeys, unpackKeys } from "./keyset";
+
+// ABI comparison.
+export { compareAbi, describeDifferences, liveAbi } from "./abi";
+export type { AbiDifference, LiveAbi } from "./abi";
+
+// Codecs.
+export { makeCodec, CodecError } from "./codecs";
+export type { Codec, CodecDecl, CanonicalValue } from "./codecs";
+
+// Map types and flags.
+export { MAP_TYPES, MAP_TYPE_NAMES, MAP_FLAG_NAMES, flagsToMask, maskToFlags } from "./maptypes";
+export type { MapTypeName, MapFlagName, MapTypeInfo } from "./maptypes";
+
+// Pins.
+export { checkPinLocation, ensurePinParent, pinnedMapId, STAGING_INFIX } from "./pins";

@@ -152,11 +152,11 @@ function afterDelta(typeId: number, live: RawEntry[], delta: Delta, valueBytes: 
 
 /**
  * Applies the declared contents to an open live map as a delta (never
- * clear-and-refill). In merge mode, keys that `previous` declared and `spec`
- * no longer does were ours: they are deleted too, while keys nobody declared
- * stay untouched.
+ * clear-and-refill). In merge mode, keys in `previousKeys` (the keys the
+ * previous declaration managed) that `spec` no longer declares were ours:
+ * they are deleted too, while keys nobody declared stay untouched.
  */
-function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | undefined {
+function reconcile(spec: MapSpec, map: MapFd, previousKeys?: readonly (Buffer | null)[]): RawEntry[] | undefined {
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
   if (!isDumpable(typeId)) return undefined;
@@ -164,12 +164,12 @@ function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | 
   const delta = planDelta(typeId, declared, live, spec.contentsPolicy, (want, have) =>
     want.innerPinPath !== undefined ? have.innerPinPath === want.innerPinPath : want.value.equals(have.value),
   );
-  if (spec.contentsPolicy === "merge" && previous) {
+  if (spec.contentsPolicy === "merge" && previousKeys) {
     const declaredKeys = keySet(declared);
     const liveKeys = keySet(presentEntries(typeId, live));
-    for (const entry of declaredEntries(previous)) {
-      const key = keyOf(entry.key);
-      if (entry.key !== null && !declaredKeys.has(key) && liveKeys.has(key)) delta.deletes.push(entry.key);
+    for (const previousKey of previousKeys) {
+      const key = keyOf(previousKey);
+      if (previousKey !== null && !declaredKeys.has(key) && liveKeys.has(key)) delta.deletes.push(previousKey);
     }
   }
   if (delta.upserts.length === 0 && delta.deletes.length === 0) return live;
@@ -184,17 +184,17 @@ function reconcile(spec: MapSpec, map: MapFd, previous?: MapSpec): RawEntry[] | 
  * Builds a complete new map for `spec` off to the side. In merge mode, when
  * `carryFrom` has the same type and sizes, entries it holds that nobody
  * declared (written by BPF programs or other tools; not `spec`'s keys, nor
- * keys `previous` declared and `spec` dropped) are carried over. Returns the
- * map and the entries written to it.
+ * `previousKeys` that `spec` dropped) are carried over. Returns the map and
+ * the entries written to it.
  */
-function buildFor(spec: MapSpec, carryFrom?: MapFd, previous?: MapSpec): { map: MapFd; entries: RawEntry[] } {
+function buildFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buffer | null)[]): { map: MapFd; entries: RawEntry[] } {
   let entries = declaredEntries(spec);
   if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
     const kernel = kernelSpecOf(spec);
     const same = carryFrom.info.type === kernel.mapType && carryFrom.info.keySize === kernel.keySize &&
       carryFrom.info.valueSize === kernel.valueSize && !isMapOfMaps(kernel.mapType);
     if (same) {
-      const declaredKeys = keySet(previous ? [...entries, ...declaredEntries(previous)] : entries);
+      const declaredKeys = new Set([...keySet(entries), ...(previousKeys ?? []).map(keyOf)]);
       const carried = presentEntries(kernel.mapType, dumpEntries(carryFrom, spec.pinPath))
         .filter((entry) => !declaredKeys.has(keyOf(entry.key)));
       entries = [...carried, ...entries];
@@ -327,17 +327,22 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
  * after a kill in between finishes the move (finishInterruptedMove) instead
  * of finding the new path taken. `contentsChanged`, when the caller knows it
  * (e.g. from recorded digests), overrides comparing the two specs' contents.
+ * `previousKeys`, when the caller recorded them (see packKeys), are the keys
+ * the previous declaration managed, in place of `oldSpec`'s declared keys
+ * (merge mode deletes those `newSpec` dropped).
  */
 export function updatePinnedMap(
   oldSpec: MapSpec, newSpec: MapSpec, ownedMapId: number, warn: Warn = noWarn, contentsChanged?: boolean,
+  previousKeys?: readonly (Buffer | null)[],
 ): MapObservation {
+  const managedBefore = previousKeys ?? (newSpec.contentsPolicy === "merge" ? declaredEntries(oldSpec).map((entry) => entry.key) : undefined);
   checkPinLocation(newSpec.pinPath);
   if (newSpec.pinPath !== oldSpec.pinPath) {
     // A re-run after a kill between pinning at the new path and unpinning the old one.
     const moved = finishInterruptedMove(oldSpec.pinPath, newSpec.pinPath, ownedMapId);
     if (moved !== undefined) {
       warn(`${newSpec.pinPath}: finished moving the pin from ${oldSpec.pinPath} (an earlier run was interrupted); map ${moved} is this resource's`);
-      return updatePinnedMap(newSpec, newSpec, moved, warn, false);
+      return updatePinnedMap(newSpec, newSpec, moved, warn, false, managedBefore);
     }
   }
   const current = openPinned(oldSpec.pinPath, "rw");
@@ -350,7 +355,7 @@ export function updatePinnedMap(
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {
       warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
-      const { map: replacement, entries } = buildFor(newSpec, current, oldSpec);
+      const { map: replacement, entries } = buildFor(newSpec, current, managedBefore);
       try {
         // Read back before the swap, so a failing read-back leaves the old map pinned.
         const observation = observe(newSpec, replacement, entries);
@@ -378,7 +383,7 @@ export function updatePinnedMap(
         replacement.close();
       }
     }
-    const live = reconcile(newSpec, current, oldSpec);
+    const live = reconcile(newSpec, current, managedBefore);
     if (newSpec.freeze && !readLiveState(current).frozen) freezeMap(current, newSpec.pinPath);
     const createdDirectories = newSpec.pinPath !== oldSpec.pinPath ? movePin(oldSpec.pinPath, newSpec.pinPath, current.info.id) : [];
     if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {
