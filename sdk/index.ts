@@ -9,7 +9,7 @@ import { stubProvider } from "./stub";
  * The inputs a user declares: the core's spec input (its zod schema
  * PinnedMapSpecInputSchema), without what the provider records by itself.
  */
-export type PinnedMapSpecInput = Omit<CoreSpecInput, "contentsFileDigest">;
+export type PinnedMapSpecInput = CoreSpecInput;
 
 export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, ContentsDrift };
 

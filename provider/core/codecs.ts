@@ -273,7 +273,7 @@ function intCodec(name: string, s: IntSpec): Codec {
     },
     decode(b) {
       const v = readInt(b, s);
-      // 64-bit values are always strings: Pulumi carries numbers as doubles.
+      // 64-bit values are always strings: JSON-based callers carry numbers as doubles.
       return typeof v === "bigint" ? v.toString() : v;
     },
     compare(a, b) {

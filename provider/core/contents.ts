@@ -108,7 +108,7 @@ function utf8Lines(bytes: Buffer, where: (line: number) => string, failures: Fai
  * Reads a JSON Lines contents file: one entry object per non-empty line.
  * Only regular files of at most CONTENTS_FILE_MAX_BYTES are read, as strict
  * UTF-8. Failures name the file and line. Relative paths are resolved
- * against the working directory (the Pulumi project's, for the provider and
+ * against the working directory (the project's, for the provider and
  * the program). Returns the entries and the line each came from.
  */
 export function readContentsFile(file: string, failures: FailureList): { entries: ContentEntry[]; lines: number[] } {

@@ -73,12 +73,10 @@ export const PinnedMapSpecInputSchema = z.strictObject({
   contents: z.array(ContentEntrySchema, { error: "must be an array of { key?, value?, perCpuValues? }" }).optional(),
   /**
    * Instead of `contents`: a JSON Lines file (one `{ key?, value?, perCpuValues? }`
-   * per line, same notation), relative to the Pulumi project directory. Only
-   * its digest is kept in the state, so large tables do not grow it.
+   * per line, same notation), relative to the working directory. Its
+   * entries are read at check; a caller may keep only their digest.
    */
   contentsFile: z.string({ error: "must be a path to a JSON Lines file" }).min(1, { error: "must not be empty" }).optional(),
-  /** Set by check: the digest of contentsFile's entries (in state instead of the entries). */
-  contentsFileDigest: z.string({ error: "must be a string" }).optional(),
   contentsPolicy: z.enum(["exact", "merge"], { error: "must be \"exact\" or \"merge\"" }).optional(),
   freeze: z.boolean({ error: "must be a boolean" }).optional(),
   innerMap: InnerMapSchema.optional(),
@@ -101,10 +99,9 @@ export type ContentEntry = z.output<typeof ContentEntrySchema>;
 export type InnerMapSpec = Required<z.output<typeof InnerMapSchema>> & { flags: MapFlagName[] };
 
 /** The spec fields of a checked PinnedMap: inputs with defaults filled in (see checkSpec). */
-export type SpecFields = Required<Omit<ParsedInput, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags" | "contentsFile" | "contentsFileDigest">> & {
+export type SpecFields = Required<Omit<ParsedInput, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags" | "contentsFile">> & {
   /** The JSON Lines file `contents` was read from, if any. */
   contentsFile?: string;
-  contentsFileDigest?: string;
   flags: MapFlagName[];
   /** null where the map has no keys (key size 0: queue, stack, bloom_filter, ringbufs, arena). */
   keyType: CodecDecl | null;
