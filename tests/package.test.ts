@@ -13,6 +13,7 @@
 // The stacks pin only into the suite's private bpffs (PIN_PATH).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 
@@ -206,7 +207,7 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
     // records every call and adds a marker output.
     const markerFile = path.join(p.dir, "implementation-calls.log");
     // What the stub loads: pulumi-ebpf/dynamic as the project resolves it.
-    const dynamicJs = require.resolve("pulumi-ebpf/dynamic", { paths: [p.dir] });
+    const dynamicJs = createRequire(path.join(p.dir, "index.js")).resolve("pulumi-ebpf/dynamic");
     assert.equal(fs.realpathSync(dynamicJs), fs.realpathSync(path.join(packageDir, "dist", "provider", "dynamic", "index.js")));
     fs.appendFileSync(dynamicJs, `
 // --- upgraded implementation (tests/package.test.ts)
