@@ -196,8 +196,8 @@ function withSdkDoc(spec, doc) {
 /** Returns the Pulumi package schema (an object) generated from the compiled library. */
 function generate() {
   const { z } = require("zod");
-  const { PinnedMapSpecInputSchema } = require(path.join(DIST, "provider", "spec.js"));
-  const { CodecSchema } = require(path.join(DIST, "provider", "codecs.js"));
+  const { PinnedMapSpecInputSchema } = require(path.join(DIST, "provider", "core", "spec.js"));
+  const { CodecSchema } = require(path.join(DIST, "provider", "core", "codecs.js"));
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
 
   const json = z.toJSONSchema(PinnedMapSpecInputSchema, { io: "input", unrepresentable: "any", cycles: "ref", reused: "inline" });

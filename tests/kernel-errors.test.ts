@@ -46,8 +46,8 @@ describe("kernel errors: clear messages with a hint", function () {
   it("EPERM without CAP_BPF (a child that dropped CAP_BPF and CAP_SYS_ADMIN)", function () {
     const pin = path.join(bpffs().dir("eperm"), "m");
     const script = `
-      const { createPinnedMap } = require(process.env.DIST + "/provider/lifecycle");
-      const { checkSpec } = require(process.env.DIST + "/provider/spec");
+      const { createPinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
+      const { checkSpec } = require(process.env.DIST + "/provider/core/spec");
       const caps = require("fs").readFileSync("/proc/self/status", "utf8").match(/CapEff:\\s*(\\w+)/)[1];
       try {
         createPinnedMap(checkSpec({ pinPath: ${JSON.stringify(pin)}, mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 8 }));
