@@ -54,6 +54,19 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/cli" "$work/lang" "$BIN_DIR.part"
 
+# `go mod tidy` of the wrapper module in the current directory: resolves and
+# records every module the build needs (go.sum). Its output is shown only when
+# it fails, and then the script stops: a build without a complete go.sum fails
+# later with a less clear message.
+tidy() {
+  local out
+  if ! out=$(GOFLAGS=-mod=mod go mod tidy 2>&1); then
+    log "go mod tidy failed in $(basename "$PWD") (the wrapper module of this script):"
+    printf '%s\n' "$out" >&2
+    exit 1
+  fi
+}
+
 # pkg/go.mod and sdk/go.mod carry replace directives, which `go install
 # pkg@version` refuses; a wrapper module requires them and repeats the
 # replaces that do not point at local directories.
@@ -83,7 +96,7 @@ GO
 ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
 [[ -x "$BIN_DIR.part/pulumi" ]] || (
   cd "$work/cli"
-  GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
+  tidy
   GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" \
     -o "$BIN_DIR.part/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 )
@@ -111,7 +124,7 @@ import _ "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs"
 GO
   (
     cd "$work/lang"
-    GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
+    tidy
     GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGUAGE_HOST_VERSION" \
       -o "$BIN_DIR.part/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs

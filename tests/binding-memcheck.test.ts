@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import * as native from "../native/index";
+import { isEbpfError } from "../provider/core/errors";
 import { createPinnedMap, deletePinnedMap, observePinnedMap } from "../provider/core/lifecycle";
 import { checkSpec } from "../provider/core/spec";
 import { usePrivateBpffs } from "./fixtures/bpffs";
@@ -19,7 +20,7 @@ describe("binding: memcheck and fd stability", function () {
   const bpffs = usePrivateBpffs();
 
   it("valgrind memcheck: no errors, no definite leaks", function () {
-    if (spawnSync("valgrind", ["--version"]).status !== 0) this.skip();
+    assert.equal(spawnSync("valgrind", ["--version"]).status, 0, "valgrind is not installed (npm test installs it: scripts/setup.sh)");
     const r = spawnSync("valgrind", [
       "--leak-check=full", "--errors-for-leak-kinds=definite", "--error-exitcode=9",
       `--suppressions=${path.join(FIXTURES, "valgrind.supp")}`,
@@ -45,8 +46,8 @@ describe("binding: memcheck and fd stability", function () {
       map.update(key, value);
       map.pin(path.join(dir, "p"));
       native.openPinnedMap(path.join(dir, "p"), "ro").close();
-      assert.throws(() => native.openPinnedMap(path.join(dir, "missing")));
-      assert.throws(() => native.createMap({ mapType: 1, keySize: 0, valueSize: 0, maxEntries: 0 }));
+      assert.throws(() => native.openPinnedMap(path.join(dir, "missing")), { code: "ENOENT", command: "BPF_OBJ_GET" });
+      assert.throws(() => native.createMap({ mapType: 1, keySize: 0, valueSize: 0, maxEntries: 0 }), { code: "EINVAL", command: "BPF_MAP_CREATE" });
       fs.unlinkSync(path.join(dir, "p"));
       map.close();
       ops += 7;
@@ -55,7 +56,7 @@ describe("binding: memcheck and fd stability", function () {
       const spec = checkSpec({ pinPath: path.join(dir, `m${i % 3}`), mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 8, contents: [{ key: i, value: 1 }] });
       const created = createPinnedMap(spec);
       assert.equal(observePinnedMap(spec, created.mapId).status, "ok");
-      assert.throws(() => createPinnedMap(spec)); // PinExists
+      assert.throws(() => createPinnedMap(spec), (error) => isEbpfError(error, "PinExists"));
       assert.equal(deletePinnedMap(spec.pinPath, created.mapId), "unpinned");
       ops += 4;
     }

@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { mountPrivateBpffs, type PrivateBpffs } from "./fixtures/bpffs";
-import { bpftoolDump, bpftoolShow, makeProject, type TempProject } from "./fixtures/stackrun";
+import { dumpHexIfPinned as bpftoolDump, mapShowIfPinned as bpftoolShow } from "./fixtures/bpftool";
+import { makeProject, type PulumiProject as TempProject } from "./fixtures/pulumi";
 
 const PROGRAM = `
 const pulumi = require("@pulumi/pulumi");

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { checkSpec, SpecError } from "../provider/core";
-import { deleteU32, dumpU32, mapShow, updateU32 } from "./fixtures/kernel";
+import { deleteU32, dumpU32, mapShow, updateU32 } from "./fixtures/bpftool";
 import { usePulumiStack, REPO_ROOT } from "./fixtures/pulumi";
 
 const E2E_PROJECT = path.join(REPO_ROOT, "tests", "fixtures", "e2e-project");

@@ -6,7 +6,7 @@
 // into a private bpffs, and concurrency comes from child processes (the core
 // is synchronous).
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -19,27 +19,12 @@ import {
 } from "../provider/core/index";
 import { kernelMaxCpus, possibleCpuCount } from "../provider/core/maptypes";
 import { usePrivateBpffs } from "./fixtures/bpffs";
+import { bpftoolJson as bpftool, mapShow as bpftoolShow } from "./fixtures/bpftool";
 import { u32, u64 } from "./fixtures/bytes";
 
 // ---------------------------------------------------------------- helpers
 
 const NATIVE = path.join(__dirname, "..", "native");
-
-interface BpftoolMapShow {
-  id: number;
-  type: string | number;
-  flags: number;
-  bytes_key: number;
-  bytes_value: number;
-  max_entries: number;
-  frozen?: number;
-}
-
-function bpftool<T>(...args: string[]): T {
-  return JSON.parse(execFileSync("bpftool", ["-j", ...args], { encoding: "utf8" })) as T;
-}
-
-const bpftoolShow = (pin: string) => bpftool<BpftoolMapShow>("map", "show", "pinned", pin);
 
 function fdCount(): number {
   return fs.readdirSync("/proc/self/fd").length;

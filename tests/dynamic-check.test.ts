@@ -15,7 +15,7 @@ import * as path from "node:path";
 import { packKeys, unpackKeys } from "../provider/core";
 import { provider } from "../provider/dynamic/index";
 import { usePrivateBpffs } from "./fixtures/bpffs";
-import { dumpU32, updateU32 } from "./fixtures/kernel";
+import { dumpU32, updateU32 } from "./fixtures/bpftool";
 
 type Props = Record<string, unknown>;
 

@@ -15,8 +15,9 @@ import * as auto from "@pulumi/pulumi/automation";
 import { PinnedMap } from "../sdk/index";
 
 import { mountPrivateBpffs, type PrivateBpffs } from "./fixtures/bpffs";
-import { bpftool, deleteU32, dumpU32, mapShow, updateU32, watchPin } from "./fixtures/kernel";
-import { pulumiEnv, usePulumiStack, pulumiToolchainDir, REPO_ROOT, type PulumiResult } from "./fixtures/pulumi";
+import { bpftool, deleteU32, dumpU32, mapShow, updateU32 } from "./fixtures/bpftool";
+import { watchPin } from "./fixtures/pin-watcher";
+import { pulumiEnv, usePulumiStack, pulumiToolchainDir, REPO_ROOT, type RunResult as PulumiResult } from "./fixtures/pulumi";
 
 const E2E_PROJECT = path.join(REPO_ROOT, "tests", "fixtures", "e2e-project");
 

@@ -5,8 +5,8 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-import { bpftool, dumpHex, mapShow } from "./fixtures/kernel";
-import { REPO_ROOT, runCommand, usePulumiStack } from "./fixtures/pulumi";
+import { bpftool, dumpHex, mapShow } from "./fixtures/bpftool";
+import { REPO_ROOT, runAsync, usePulumiStack } from "./fixtures/pulumi";
 
 const example = (name: string) => path.join(REPO_ROOT, "examples", name);
 
@@ -22,6 +22,16 @@ const u16 = (n: number) => {
 };
 const byKey = (entries: { key: string; value: string }[]) => Object.fromEntries(entries.map((e) => [e.key, e.value]));
 
+/**
+ * What is pinned at an example's default pin root under /sys/fs/bpf (sorted
+ * names, or undefined when the directory does not exist). The tests set
+ * pinRoot to a private bpffs; this must not change while they run.
+ */
+const defaultPins = (name: string): string[] | undefined => {
+  const dir = path.join("/sys/fs/bpf", "pulumi-ebpf-examples", name);
+  return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : undefined;
+};
+
 /** One example: deploy with pinRoot in a private bpffs, check, destroy, check the pins are gone. */
 function exampleSuite(
   name: string,
@@ -34,9 +44,11 @@ function exampleSuite(
     const env = usePulumiStack(example(name));
     it("deploys, reads back as declared, and destroys cleanly", async () => {
       const pinRoot = path.join(env.bpffs().root, name);
+      const outside = defaultPins(name);
       await setup?.(pinRoot);
       env.stack().setConfig({ pinRoot });
       await env.stack().ok(["up", "--yes", "--skip-preview"]);
+      assert.deepEqual(defaultPins(name), outside, `the stack pinned under /sys/fs/bpf/pulumi-ebpf-examples/${name}`);
       await check(pinRoot, await env.stack().outputs());
       await env.stack().ok(["destroy", "--yes", "--skip-preview"]);
       for (const pin of pins) assert.equal(fs.existsSync(path.join(pinRoot, pin)), false, `${pin} is still pinned`);
@@ -60,8 +72,10 @@ exampleSuite("frozen-config", (pinRoot, out) => {
   // struct { u8 enabled; u8 pad[3]; u32 rate_limit_pps; u64 burst; }
   assert.equal(entries[u32(0)], `01000000${u32(100000)}d007000000000000`);
   assert.equal(entries[u32(2)], `01000000${u32(5000)}00e40b5402000000`);
-  // User space can no longer write it.
-  assert.throws(() => bpftool("map", "update", "pinned", pin, "key", "0", "0", "0", "0", "value", ...Array(16).fill("0")));
+  // User space can no longer write it: the kernel refuses the update (EPERM), not bpftool's parser.
+  assert.throws(() => bpftool("map", "update", "pinned", pin, "key", "0", "0", "0", "0", "value", ...Array(16).fill("0")),
+    (error: Error & { status?: number; stderr?: string }) =>
+      error.status !== 0 && /update failed: Operation not permitted/.test(String(error.stderr)));
 }, ["features"]);
 
 exampleSuite("lpm-routes", (pinRoot) => {
@@ -88,7 +102,7 @@ exampleSuite("adopt-existing", (pinRoot, out) => {
   // Port 23 kept, 445 added, 21 (not declared) removed.
   assert.deepEqual(byKey(dumpHex(pin)), { [u16(23)]: "01", [u16(445)]: "01" });
 }, ["blocked_ports"], async (pinRoot) => {
-  const setup = await runCommand("bash", [path.join(example("adopt-existing"), "setup.sh"), pinRoot], { cwd: REPO_ROOT, env: process.env });
+  const setup = await runAsync("bash", [path.join(example("adopt-existing"), "setup.sh"), pinRoot], { cwd: REPO_ROOT });
   assert.equal(setup.code, 0, setup.stderr);
   madeOutside = mapShow(path.join(pinRoot, "blocked_ports")).id;
 });
@@ -98,12 +112,14 @@ describe("examples/drift", function () {
   const env = usePulumiStack(example("drift"));
   it("drift.sh shows the drift check exiting 7 with the drifted keys, then repairs it", async () => {
     const pinRoot = path.join(env.bpffs().root, "drift");
+    const outside = defaultPins("drift");
     const stack = env.stack();
     stack.setConfig({ pinRoot });
-    const result = await runCommand("bash", [path.join(example("drift"), "drift.sh"), stack.stack], {
+    const result = await runAsync("bash", [path.join(example("drift"), "drift.sh"), stack.stack], {
       cwd: REPO_ROOT, env: { ...stack.env, PIN_ROOT: pinRoot },
     });
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
+    assert.deepEqual(defaultPins("drift"), outside, "the stack pinned under /sys/fs/bpf/pulumi-ebpf-examples/drift");
     assert.match(result.stdout, /value\s*: 200 => 999/);
     assert.match(result.stdout, /\nexit 7\n/);
     assert.match(result.stdout, /exit 0: repaired/);

@@ -8,23 +8,68 @@
 //  - upgrade: a stack deployed with one build of the package is refreshed,
 //    updated and destroyed by a changed implementation, while the serialized
 //    provider stub stored in the state stays byte-identical (and equal to the
-//    golden copy tests/fixtures/stub.golden.js).
+//    golden copy tests/fixtures/stub.golden.js, which `npm run
+//    gen:stub-golden` writes; this test only reads it).
+// The stacks pin only into the suite's private bpffs (PIN_PATH).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { createRequire } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { usePrivateBpffs } from "./fixtures/bpffs";
-import {
-  REPO_ROOT, bpftoolShowPinned, createPackedProject, exportStack, npmPack, pulumiToolchain, runOk,
-  type PackResult, type PackedProject,
-} from "./fixtures/packed";
+import { mapShowIfPinned } from "./fixtures/bpftool";
+import { REPO_ROOT, makeProject, runOk, type PulumiProject } from "./fixtures/pulumi";
 
 const GOLDEN_STUB = path.join(REPO_ROOT, "tests", "fixtures", "stub.golden.js");
 
+/** The result of `npm pack` of this checkout. */
+interface PackResult {
+  tarball: string;
+  size: number;
+  unpackedSize: number;
+  files: string[];
+  ms: number;
+}
+
+/**
+ * `npm pack` of this checkout into dest, which runs prepack (the library
+ * build and the prebuilt addon). Without dest: `npm pack --dry-run
+ * --ignore-scripts` (the file list of what the last prepack built).
+ */
+function npmPack(dest?: string): PackResult {
+  const args = ["pack", "--json", ...(dest ? ["--pack-destination", dest] : ["--dry-run", "--ignore-scripts"])];
+  const r = runOk("npm", args, { cwd: REPO_ROOT });
+  // prepack's own output goes to stderr; stdout is the JSON report.
+  const report = (JSON.parse(r.stdout) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[])[0]!;
+  return {
+    tarball: dest ? path.join(dest, report.filename) : report.filename,
+    size: report.size,
+    unpackedSize: report.unpackedSize,
+    files: report.files.map((f) => f.path).sort(),
+    ms: r.ms,
+  };
+}
+
+/** The one-resource program the packed-package tests deploy: its inputs come from the environment. */
+const PROGRAM = `"use strict";
+const { PinnedMap } = require("pulumi-ebpf");
+const allow = new PinnedMap("allow", {
+  pinPath: process.env.PIN_PATH,
+  mapType: "hash",
+  keyType: "ipv4",
+  valueType: "u32",
+  maxEntries: 16,
+  contents: JSON.parse(process.env.CONTENTS || '[{"key":"10.0.0.1","value":1}]'),
+});
+exports.pinPath = allow.pinPath;
+exports.mapId = allow.mapId;
+exports.entryCount = allow.entryCount;
+`;
+
 /** The serialized dynamic provider of every PinnedMap in a deployment (all must be the same text). */
-function storedStub(project: PackedProject, stack: string): string {
-  const resources = (exportStack(project, stack).resources ?? []).filter((r) => r.inputs?.__provider !== undefined);
+function storedStub(project: PulumiProject, stack: string): string {
+  const resources = (project.exportState(stack).deployment.resources ?? []).filter((r) => r.inputs?.__provider !== undefined);
   assert.ok(resources.length > 0, `stack ${stack} has no dynamic resources`);
   const stubs = new Set(resources.map((r) => r.inputs?.__provider));
   assert.equal(stubs.size, 1, "every PinnedMap stores the same serialized provider");
@@ -35,29 +80,35 @@ function storedStub(project: PackedProject, stack: string): string {
 
 describe("npm package (npm pack → fresh project → pulumi up/destroy)", function () {
   this.timeout(300_000);
-  const bpffs = usePrivateBpffs();
-  let toolchain: string;
   let packDir: string;
   let packed: PackResult;
-  let project: PackedProject | undefined;
+  let project: PulumiProject | undefined;
+  let packageDir: string;
 
   before(function () {
     this.timeout(300_000);
-    toolchain = pulumiToolchain();
     packDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-ebpf-pack-"));
     packed = npmPack(packDir);
-    project = createPackedProject(packed.tarball, toolchain);
-    console.log(`      npm pack: ${(packed.size / 1024).toFixed(1)} kB packed, ${(packed.unpackedSize / 1024).toFixed(1)} kB unpacked, ${packed.files.length} files, ${(packed.ms / 1000).toFixed(1)} s; npm install of the tarball: ${(project.installMs / 1000).toFixed(1)} s`);
+    // Outside this checkout, so `pulumi-ebpf` resolves to the installed tarball.
+    const started = Date.now();
+    project = makeProject("packed", PROGRAM, {
+      parent: os.tmpdir(), dependencies: { "@pulumi/pulumi": "3.248.0", "pulumi-ebpf": `file:${packed.tarball}` },
+    });
+    const installMs = Date.now() - started;
+    packageDir = path.join(project.dir, "node_modules", "pulumi-ebpf");
+    console.log(`      npm pack: ${(packed.size / 1024).toFixed(1)} kB packed, ${(packed.unpackedSize / 1024).toFixed(1)} kB unpacked, ${packed.files.length} files, ${(packed.ms / 1000).toFixed(1)} s; npm install of the tarball: ${(installMs / 1000).toFixed(1)} s`);
   });
 
   after(function () {
-    this.timeout(120_000);
-    // The stacks live in the project's temporary file backend and their maps
-    // in the private bpffs (unmounted by its own hook): removing the
-    // directories removes everything, whatever state a failed test left.
-    project?.remove();
+    this.timeout(300_000);
+    // Destroys what a failed test left deployed (its maps are in the private
+    // bpffs, unmounted by its own hook after this), then removes the project.
+    const problems = project?.cleanup() ?? [];
+    if (problems.length > 0) console.warn(`cleanup of the packed project: ${problems.join("; ")}`);
     if (packDir) fs.rmSync(packDir, { recursive: true, force: true });
   });
+  // Registered after the hook above, so its unmount runs after the cleanup's destroys.
+  const bpffs = usePrivateBpffs();
 
   it("`npm pack --dry-run --json` lists compiled JS + .d.ts, the prebuilt addon, docs and schema, and no tests", function () {
     // The before hook's real `npm pack` ran prepack; this lists what it built.
@@ -88,7 +139,7 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
 
   it("the installed package loads its addon from prebuilds/ (install scripts were not run, no source build)", function () {
     const p = project!;
-    assert.ok(!fs.existsSync(path.join(p.packageDir, "build")), "node_modules/pulumi-ebpf/build exists: something built from source");
+    assert.ok(!fs.existsSync(path.join(packageDir, "build")), "node_modules/pulumi-ebpf/build exists: something built from source");
     const probe = runOk("node", ["-e", `
       const path = require("node:path");
       const { createRequire } = require("node:module");
@@ -100,8 +151,8 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
       console.log(JSON.stringify({ pkgDir, resolved, loaded, cpus: native.possibleCpus ? native.possibleCpus() : null }));
     `], { cwd: p.dir });
     const { pkgDir, resolved, loaded } = JSON.parse(probe.stdout) as { pkgDir: string; resolved: string; loaded: string[] };
-    assert.equal(fs.realpathSync(pkgDir), fs.realpathSync(p.packageDir));
-    const expected = path.join(fs.realpathSync(p.packageDir), "prebuilds", `${process.platform}-${process.arch}`, "pulumi-ebpf.node");
+    assert.equal(fs.realpathSync(pkgDir), fs.realpathSync(packageDir));
+    const expected = path.join(fs.realpathSync(packageDir), "prebuilds", `${process.platform}-${process.arch}`, "pulumi-ebpf.node");
     assert.equal(fs.realpathSync(resolved), expected, "node-gyp-build resolves the prebuilt addon");
     assert.deepEqual(loaded.map((f) => fs.realpathSync(f)), [expected], "pulumi-ebpf/native loaded exactly the prebuilt addon");
   });
@@ -111,21 +162,21 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
     const p = project!;
     const pinPath = path.join(bpffs().dir("packed"), "allow");
     const env = { PIN_PATH: pinPath };
-    p.pulumiOk(["stack", "init", "packed"]);
-    p.pulumiOk(["up", "--yes", "--skip-preview", "--stack", "packed"], env);
-    const shown = bpftoolShowPinned(pinPath);
+    p.initStack("packed");
+    p.ok(["up", "--yes", "--skip-preview", "--stack", "packed"], { env });
+    const shown = mapShowIfPinned(pinPath);
     assert.ok(shown, `bpftool finds no map pinned at ${pinPath}`);
     assert.equal(shown.type, "hash");
     assert.equal(shown.bytes_key, 4);
     assert.equal(shown.bytes_value, 4);
     assert.equal(shown.max_entries, 16);
-    const outputs = JSON.parse(p.pulumiOk(["stack", "output", "--json", "--stack", "packed"]).stdout) as Record<string, unknown>;
+    const outputs = JSON.parse(p.ok(["stack", "output", "--json", "--stack", "packed"]).stdout) as Record<string, unknown>;
     assert.equal(outputs.pinPath, pinPath);
     assert.equal(outputs.mapId, shown.id, "the mapId output is the pinned map's kernel ID");
     assert.equal(outputs.entryCount, 1);
-    p.pulumiOk(["destroy", "--yes", "--skip-preview", "--stack", "packed"], env);
-    assert.equal(bpftoolShowPinned(pinPath), undefined, "destroy unpinned the map");
-    p.pulumiOk(["stack", "rm", "--yes", "--stack", "packed"]);
+    p.ok(["destroy", "--yes", "--skip-preview", "--stack", "packed"], { env });
+    assert.equal(mapShowIfPinned(pinPath), undefined, "destroy unpinned the map");
+    p.ok(["stack", "rm", "--yes", "--stack", "packed"]);
   });
 
   it("upgrade: refresh, update and destroy of an existing stack run the newly installed implementation; the stored stub is unchanged", function () {
@@ -133,22 +184,21 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
     const p = project!;
     const pinPath = path.join(bpffs().dir("upgrade"), "allow");
     const env = { PIN_PATH: pinPath };
-    p.pulumiOk(["stack", "init", "upgrade"]);
-    p.pulumiOk(["up", "--yes", "--skip-preview", "--stack", "upgrade"], env);
-    const firstId = bpftoolShowPinned(pinPath)?.id;
+    p.initStack("upgrade");
+    p.ok(["up", "--yes", "--skip-preview", "--stack", "upgrade"], { env });
+    const firstId = mapShowIfPinned(pinPath)?.id;
     assert.ok(firstId, "the map is pinned");
     const stubBefore = storedStub(p, "upgrade");
 
     // The stub text is a compatibility contract: old states hold it and run it.
-    if (process.env.PULUMI_EBPF_WRITE_STUB_GOLDEN === "1") fs.writeFileSync(GOLDEN_STUB, stubBefore);
-    const golden = fs.existsSync(GOLDEN_STUB) ? fs.readFileSync(GOLDEN_STUB, "utf8") : undefined;
-    assert.ok(golden !== undefined, `${GOLDEN_STUB} is missing; write it from a real export with PULUMI_EBPF_WRITE_STUB_GOLDEN=1`);
+    // The golden copy is only read here (`npm run gen:stub-golden` writes it).
+    const golden = fs.readFileSync(GOLDEN_STUB, "utf8");
     if (stubBefore !== golden) {
       assert.fail([
         "The serialized provider stub (resources[].inputs.__provider in the state) differs from tests/fixtures/stub.golden.js.",
         "The stub text must not change between releases: every existing stack stores it and runs it for refresh and destroy.",
         "If sdk/stub.ts (or the TypeScript output of it) changed on purpose, that needs a migration plan; then regenerate the",
-        "golden copy with PULUMI_EBPF_WRITE_STUB_GOLDEN=1.",
+        "golden copy with `npm run gen:stub-golden` and commit it.",
         "--- golden", golden, "--- stored", stubBefore,
       ].join("\n"));
     }
@@ -156,7 +206,9 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
     // "Upgrade" the installed package: the implementation behind the stub now
     // records every call and adds a marker output.
     const markerFile = path.join(p.dir, "implementation-calls.log");
-    const dynamicJs = path.join(p.packageDir, "dist", "provider", "dynamic.js");
+    // What the stub loads: pulumi-ebpf/dynamic as the project resolves it.
+    const dynamicJs = createRequire(path.join(p.dir, "index.js")).resolve("pulumi-ebpf/dynamic");
+    assert.equal(fs.realpathSync(dynamicJs), fs.realpathSync(path.join(packageDir, "dist", "provider", "dynamic", "index.js")));
     fs.appendFileSync(dynamicJs, `
 // --- upgraded implementation (tests/package.test.ts)
 {
@@ -176,22 +228,22 @@ describe("npm package (npm pack → fresh project → pulumi up/destroy)", funct
 `);
     const calls = () => (fs.existsSync(markerFile) ? fs.readFileSync(markerFile, "utf8").trim().split("\n") : []);
 
-    p.pulumiOk(["refresh", "--yes", "--skip-preview", "--stack", "upgrade"], env);
+    p.ok(["refresh", "--yes", "--skip-preview", "--stack", "upgrade"], { env });
     assert.ok(calls().includes("read"), `refresh did not run the upgraded read (calls: ${calls().join(", ")})`);
     assert.equal(storedStub(p, "upgrade"), stubBefore, "refresh kept the stored stub text");
 
     const contents = JSON.stringify([{ key: "10.0.0.1", value: 1 }, { key: "10.0.0.2", value: 2 }]);
-    p.pulumiOk(["up", "--yes", "--skip-preview", "--stack", "upgrade"], { ...env, CONTENTS: contents });
+    p.ok(["up", "--yes", "--skip-preview", "--stack", "upgrade"], { env: { ...env, CONTENTS: contents } });
     assert.ok(calls().includes("update"), `up did not run the upgraded update (calls: ${calls().join(", ")})`);
-    const map = (exportStack(p, "upgrade").resources ?? []).find((r) => r.inputs?.__provider !== undefined);
+    const map = (p.exportState("upgrade").deployment.resources ?? []).find((r) => r.inputs?.__provider !== undefined);
     assert.equal(map?.outputs?.upgradeMarker, "v2", "the update's outputs come from the upgraded implementation");
     assert.equal(map?.outputs?.entryCount, 2);
-    assert.equal(bpftoolShowPinned(pinPath)?.id, firstId, "a contents change is in place (same map ID)");
+    assert.equal(mapShowIfPinned(pinPath)?.id, firstId, "a contents change is in place (same map ID)");
     assert.equal(storedStub(p, "upgrade"), stubBefore, "up kept the stored stub text");
 
-    p.pulumiOk(["destroy", "--yes", "--skip-preview", "--stack", "upgrade"], { ...env, CONTENTS: contents });
+    p.ok(["destroy", "--yes", "--skip-preview", "--stack", "upgrade"], { env: { ...env, CONTENTS: contents } });
     assert.ok(calls().includes("delete"), `destroy did not run the upgraded delete (calls: ${calls().join(", ")})`);
-    assert.equal(bpftoolShowPinned(pinPath), undefined, "destroy unpinned the map");
-    p.pulumiOk(["stack", "rm", "--yes", "--stack", "upgrade"]);
+    assert.equal(mapShowIfPinned(pinPath), undefined, "destroy unpinned the map");
+    p.ok(["stack", "rm", "--yes", "--stack", "upgrade"]);
   });
 });

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 import { liveAbi, PinnedMapSpecInputSchema } from "../provider/core";
-import { REPO_ROOT, run, runOk } from "./fixtures/packed";
+import { REPO_ROOT, run, runOk } from "./fixtures/pulumi";
 
 interface PropertySpec { type?: string; $ref?: string; oneOf?: PropertySpec[]; items?: PropertySpec; description?: string }
 interface ObjectTypeSpec { type: string; properties: Record<string, PropertySpec>; required?: string[] }
@@ -129,7 +129,7 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
       const checker = buildSchemaCheck();
       const out = path.join(tmp, "codegen-sdk");
       const r = run(checker, [SCHEMA_PATH, out]);
-      assert.equal(r.status, 0, `schema did not bind or generate:\n${r.stderr}`);
+      assert.equal(r.code, 0, `schema did not bind or generate:\n${r.stderr}`);
       const generated = fs.readFileSync(path.join(out, "pinnedMap.ts"), "utf8");
       for (const name of ADDED_OUTPUTS.filter((n) => n !== "pinPath")) {
         assert.match(generated, new RegExp(`/\\*out\\*/ readonly ${name}:`), `generated SDK declares output ${name}`);
@@ -141,7 +141,7 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
       const broken = path.join(tmp, "broken.json");
       fs.writeFileSync(broken, fs.readFileSync(SCHEMA_PATH, "utf8").replace("#/types/ebpf:index:LiveAbi", "#/types/ebpf:index:Missing"));
       const bad = run(checker, [broken, path.join(tmp, "broken-sdk")]);
-      assert.notEqual(bad.status, 0, "a dangling $ref must not bind");
+      assert.notEqual(bad.code, 0, "a dangling $ref must not bind");
       assert.match(bad.stderr, /ebpf:index:Missing not found/);
     });
   });
