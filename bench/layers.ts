@@ -5,7 +5,7 @@
 // the delta giving every (100 / deltaPercent)-th key a new value.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createMap, openPinnedMap, type MapFd } from "../native";
+import { createMap, openPinnedMap, plainValueBytes, type MapFd } from "../native";
 import { checkSpec, type MapSpec } from "../provider/core/spec";
 import { createPinnedMap, observePinnedMap, updatePinnedMap } from "../provider/core/lifecycle";
 import { provider } from "../provider/dynamic/index";
@@ -86,7 +86,7 @@ function deltaKeys(n: number, deltaPercent: number): number[] {
 }
 
 function newHash(n: number): MapFd {
-  return createMap({ mapType: HASH, keySize: 4, valueSize: 8, maxEntries: n });
+  return createMap({ mapType: HASH, keySize: 4, valueSize: 8, maxEntries: n }, plainValueBytes);
 }
 
 function writeAll(map: MapFd, keys: Buffer, values: Buffer, count: number): void {
@@ -239,7 +239,7 @@ export function coreLayer(options: LayerOptions): Sample[] {
     const updated = timed(samples, options, "core.update", changed.size, () => updatePinnedMap(spec, newSpec, created.mapId));
     if (updated.mapId !== created.mapId) throw new Error("bench: core.update built a new map instead of a delta");
     // The kernel holds the new values: spot-check one changed key.
-    const map = openPinnedMap(pinPath, "ro");
+    const map = openPinnedMap(pinPath, "ro", plainValueBytes);
     try {
       const key = Buffer.alloc(4);
       const first = [...changed][0]!;

@@ -130,8 +130,10 @@ export function isBpfError(error: unknown, code?: string): error is BpfError {
  * Returns the bytes of one value as user space reads and writes it, from the
  * map's info. This binding knows no map types: per-CPU maps hold one
  * round_up(valueSize, 8) slot per possible CPU, and the caller who knows the
- * type (the core's map type table) says so. The default, plainValueBytes,
- * is right for every map type that is not per-CPU.
+ * type (the core's map type table) says so: every function that opens a
+ * map takes one, with no default, so that a per-CPU map can never be sized
+ * short and the kernel never writes past a value buffer. plainValueBytes is
+ * right for every map type that is not per-CPU.
  */
 export type ValueLayout = (info: MapInfo) => number;
 
@@ -166,9 +168,12 @@ export class MapFd {
    * `valueBytesOf` (per-CPU maps must pass theirs: see ValueLayout); closes
    * `fd` and throws if either fails.
    */
-  constructor(fd: number, valueBytesOf: ValueLayout = plainValueBytes) {
+  constructor(fd: number, valueBytesOf: ValueLayout) {
     this.#fd = fd;
     try {
+      if (typeof valueBytesOf !== "function") {
+        throw new TypeError("a value layout is required (plainValueBytes, or the core's valueLayout for per-CPU maps)");
+      }
       this.info = addon.mapInfo(fd);
       this.valueBytes = valueBytesOf(this.info);
       if (!Number.isSafeInteger(this.valueBytes) || this.valueBytes < this.info.valueSize) {
@@ -356,7 +361,7 @@ export class MapFd {
  * (per-CPU maps must pass theirs). Throws a BpfError (e.g. EINVAL, EPERM,
  * E2BIG, ENOMEM).
  */
-export function createMap(attrs: MapCreateAttrs, valueBytesOf?: ValueLayout): MapFd {
+export function createMap(attrs: MapCreateAttrs, valueBytesOf: ValueLayout): MapFd {
   return new MapFd(addon.mapCreate(attrs), valueBytesOf);
 }
 
@@ -415,7 +420,7 @@ function fileFlagsOf(access: "rw" | "ro" | "wo"): number {
  * BpfError (ENOENT: no pin), or NotAMapError when the pin holds a program or
  * a link.
  */
-export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo" = "rw", valueBytesOf: ValueLayout = plainValueBytes): MapFd {
+export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo", valueBytesOf: ValueLayout): MapFd {
   return mapFdOfObject(addon.objGet(pinPath, fileFlagsOf(access)), pinPath, valueBytesOf);
 }
 
@@ -479,7 +484,7 @@ export class DirFd {
   }
 
   /** BPF_OBJ_GET of the map pinned at `name`; ENOENT if none, NotAMapError if it is no map. */
-  openMap(name: string, access: "rw" | "ro" | "wo" = "rw", valueBytesOf: ValueLayout = plainValueBytes): MapFd {
+  openMap(name: string, access: "rw" | "ro" | "wo", valueBytesOf: ValueLayout): MapFd {
     return mapFdOfObject(addon.objGetAt(this.fd, name, fileFlagsOf(access)), path.join(this.path, name), valueBytesOf);
   }
 
@@ -508,7 +513,7 @@ export class DirFd {
 }
 
 /** BPF_MAP_GET_FD_BY_ID, values sized by `valueBytesOf` (see openPinnedMap); throws a BpfError (ENOENT: no such map). */
-export function openMapById(id: number, access: "rw" | "ro" | "wo" = "rw", valueBytesOf?: ValueLayout): MapFd {
+export function openMapById(id: number, access: "rw" | "ro" | "wo", valueBytesOf: ValueLayout): MapFd {
   const openFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
   return new MapFd(addon.mapGetFdById(id, openFlags), valueBytesOf);
 }

@@ -3,11 +3,12 @@
 // Used by `npm run demo` after deploying, as an independent look at the result.
 const native = require("../dist/native");
 const { liveAbi } = require("../dist/provider/core/abi");
+const { valueLayout } = require("../dist/provider/core/maptypes");
 
 for (const pinPath of process.argv.slice(2)) {
   let map;
   try {
-    map = native.openPinnedMap(pinPath, "ro");
+    map = native.openPinnedMap(pinPath, "ro", valueLayout);
   } catch (error) {
     console.log(`${pinPath}: ${error.code === "ENOENT" ? "not pinned" : error.message}`);
     continue;

@@ -42,12 +42,12 @@ describe("binding: memcheck and fd stability", function () {
     const value = Buffer.alloc(4);
     let ops = 0;
     for (let i = 0; i < 2000; i++) {
-      const map = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 8 });
+      const map = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 8 }, native.plainValueBytes);
       map.update(key, value);
       map.pin(path.join(dir, "p"));
-      native.openPinnedMap(path.join(dir, "p"), "ro").close();
-      assert.throws(() => native.openPinnedMap(path.join(dir, "missing")), { code: "ENOENT", command: "BPF_OBJ_GET" });
-      assert.throws(() => native.createMap({ mapType: 1, keySize: 0, valueSize: 0, maxEntries: 0 }), { code: "EINVAL", command: "BPF_MAP_CREATE" });
+      native.openPinnedMap(path.join(dir, "p"), "ro", native.plainValueBytes).close();
+      assert.throws(() => native.openPinnedMap(path.join(dir, "missing"), "rw", native.plainValueBytes), { code: "ENOENT", command: "BPF_OBJ_GET" });
+      assert.throws(() => native.createMap({ mapType: 1, keySize: 0, valueSize: 0, maxEntries: 0 }, native.plainValueBytes), { code: "EINVAL", command: "BPF_MAP_CREATE" });
       fs.unlinkSync(path.join(dir, "p"));
       map.close();
       ops += 7;

@@ -101,7 +101,7 @@ describe("concurrency", function () {
     const writer = spawn(process.execPath, ["-e", `
       const n = require(process.env.DIST + "/native");
       const fs = require("fs");
-      const map = n.openPinnedMap(${JSON.stringify(pin)}, "rw");
+      const map = n.openPinnedMap(${JSON.stringify(pin)}, "rw", n.plainValueBytes);
       const k = Buffer.alloc(4), v = Buffer.alloc(4);
       const sleep = new Int32Array(new SharedArrayBuffer(4));
       let next = 100000;

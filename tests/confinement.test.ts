@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { createMap } from "../native/index";
+import { createMap, plainValueBytes } from "../native/index";
 import { provider } from "../provider/dynamic/index";
 import { isEbpfError } from "../provider/core/errors";
 import { checkPinLocation, pinnedMapId, STAGING_INFIX } from "../provider/core/pins";
@@ -90,7 +90,7 @@ describe("confinement: where a pin may go", function () {
       const pinPath = path.join(bpffs().dir("foreign"), "pin");
       const created = await provider.create(hash(pinPath));
       fs.unlinkSync(pinPath);
-      const other = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+      const other = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
       other.pin(pinPath);
       await provider.delete(created.id, created.outs);
       assert.ok(fs.existsSync(pinPath), "the foreign pin survives");
@@ -103,10 +103,10 @@ describe("confinement: where a pin may go", function () {
       const created = await provider.create(hash(pinPath));
       const ownedId = created.outs.mapId as number;
       fs.unlinkSync(pinPath);
-      const other = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+      const other = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
       other.pin(pinPath);
       // A staging pin of a pid that does not run (2^22 + 1 is above pid_max's limit), holding a third map.
-      const third = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+      const third = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
       const stale = `${pinPath}${STAGING_INFIX}4194305_0`;
       third.pin(stale);
       await provider.delete(created.id, { ...created.outs, mapId: ownedId });
@@ -164,17 +164,17 @@ describe("access: a real unprivileged uid (nobody) against our pins", function (
   const val = "Buffer.from([9,0,0,0])";
 
   const attack = (): Array<[string, string]> => [
-    ["open_closed_ro", `n.openPinnedMap(${JSON.stringify(closed)}, "ro")`],
-    ["open_shared_rw", `n.openPinnedMap(${JSON.stringify(shared)}, "rw")`],
-    ["open_shared_ro", `fds.ro = n.openPinnedMap(${JSON.stringify(shared)}, "ro")`],
+    ["open_closed_ro", `n.openPinnedMap(${JSON.stringify(closed)}, "ro", n.plainValueBytes)`],
+    ["open_shared_rw", `n.openPinnedMap(${JSON.stringify(shared)}, "rw", n.plainValueBytes)`],
+    ["open_shared_ro", `fds.ro = n.openPinnedMap(${JSON.stringify(shared)}, "ro", n.plainValueBytes)`],
     ["read_via_ro", `if (!fds.ro.lookup(${key})) throw new Error("absent")`],
     ["write_via_ro", `fds.ro.update(${key}, ${val})`],
     ["unlink_shared", `require("fs").unlinkSync(${JSON.stringify(shared)})`],
     ["repin_ro_fd", `fds.ro.pin(${JSON.stringify(drop)})`],
-    ["reopen_repinned_rw", `fds.rw = n.openPinnedMap(${JSON.stringify(drop)}, "rw")`],
+    ["reopen_repinned_rw", `fds.rw = n.openPinnedMap(${JSON.stringify(drop)}, "rw", n.plainValueBytes)`],
     ["write_via_repinned", `fds.rw.update(${key}, ${val})`],
-    ["create_map", `n.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }).close()`],
-    ["open_by_id", `n.openMapById(fds.ro.info.id, "ro")`],
+    ["create_map", `n.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, n.plainValueBytes).close()`],
+    ["open_by_id", `n.openMapById(fds.ro.info.id, "ro", n.plainValueBytes)`],
   ];
   // Measured on 6.18 with kernel.unprivileged_bpf_disabled = 2: the sysctl
   // stops map creation (without CAP_BPF), not BPF_OBJ_GET, pinning or writes
@@ -217,8 +217,8 @@ describe("access: a real unprivileged uid (nobody) against our pins", function (
     await provider.create(hash(frozen, { permissions: { mode: 0o644 }, freeze: true }));
     const repin = path.join(bpffs().root, "nobody_frozen");
     const out = attempt(NOBODY, [
-      ["repin", `n.openPinnedMap(${JSON.stringify(frozen)}, "ro").pin(${JSON.stringify(repin)})`],
-      ["reopen_rw", `fds.rw = n.openPinnedMap(${JSON.stringify(repin)}, "rw")`],
+      ["repin", `n.openPinnedMap(${JSON.stringify(frozen)}, "ro", n.plainValueBytes).pin(${JSON.stringify(repin)})`],
+      ["reopen_rw", `fds.rw = n.openPinnedMap(${JSON.stringify(repin)}, "rw", n.plainValueBytes)`],
       ["write", `fds.rw.update(${key}, ${val})`],
     ]);
     assert.deepEqual(out, { repin: "ok", reopen_rw: "ok", write: "EPERM" });

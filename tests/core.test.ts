@@ -33,7 +33,7 @@ function fdCount(): number {
 
 /** Every entry of a u32 → u64 hash or array as a Map (walked with get-next-key, independent of the core). */
 function readU32U64(pin: string): Map<number, bigint> {
-  const m = native.openPinnedMap(pin, "ro");
+  const m = native.openPinnedMap(pin, "ro", native.plainValueBytes);
   try {
     const out = new Map<number, bigint>();
     let prev: Buffer | null = null;
@@ -156,7 +156,7 @@ describe("lifecycle core", function () {
       assert.equal(observed.status, "ok");
       const obs = (observed as { observation: MapObservation }).observation;
       assert.equal(obs.mapId, created.mapId);
-      const live = native.openPinnedMap(spec.pinPath, "ro");
+      const live = native.openPinnedMap(spec.pinPath, "ro", native.plainValueBytes);
       try {
         assert.deepEqual(compareAbi(spec, live.info), [], `${spec.mapType} compares unequal to its own spec`);
       } finally {
@@ -274,7 +274,7 @@ describe("lifecycle core", function () {
         assert.match(line, rule);
         assert.ok(!fs.existsSync(`${bpffs().root}/never`));
         if (attrs) {
-          const kernel = thrown(() => native.createMap(attrs).close());
+          const kernel = thrown(() => native.createMap(attrs, native.plainValueBytes).close());
           assert.ok(native.isBpfError(kernel), `the kernel accepted what checkSpec refuses: ${label}`);
         }
       });
@@ -308,7 +308,7 @@ describe("lifecycle core", function () {
         const v1 = hashSpec(pin, [[1, 10], [2, 20]], { contentsPolicy: policy });
         const created = createPinnedMap(v1);
         // Another tool adds an entry.
-        const other = native.openPinnedMap(pin, "rw");
+        const other = native.openPinnedMap(pin, "rw", native.plainValueBytes);
         other.update(u32(99), u64(990));
         other.close();
         const v2 = hashSpec(pin, [[1, 11], [3, 30]], { contentsPolicy: policy });
@@ -333,7 +333,7 @@ describe("lifecycle core", function () {
       const pin = `${bpffs().dir("delta")}/m`;
       const v1 = hashSpec(pin, [[1, 10], [2, 20], [3, 30]], { contentsPolicy: "merge" });
       const created = createPinnedMap(v1);
-      const other = native.openPinnedMap(pin, "rw");
+      const other = native.openPinnedMap(pin, "rw", native.plainValueBytes);
       try {
         other.update(u32(50), u64(500)); // undeclared, written by someone else
         const v2 = hashSpec(pin, [[1, 10], [2, 21], [3, 30], [4, 40]], { contentsPolicy: "merge" });
@@ -362,7 +362,7 @@ describe("lifecycle core", function () {
       const CAP = 100_000;
       const writer = runChild(`
         const fs = require("fs");
-        const map = native.openPinnedMap(${JSON.stringify(pin)}, "rw");
+        const map = native.openPinnedMap(${JSON.stringify(pin)}, "rw", native.plainValueBytes);
         const key = Buffer.alloc(4), value = Buffer.alloc(8), out = Buffer.alloc(8), stable = Buffer.alloc(4);
         stable.writeUInt32LE(7);
         let writes = 0, lookups = 0, misses = 0;
@@ -416,7 +416,7 @@ describe("lifecycle core", function () {
       const v1 = check({ pinPath: pin, mapType: "array", keyType: "u32", valueType: "u64", maxEntries: 8,
         contents: [1, 2, 3, 4].map((i) => ({ key: i, value: i * 10 })) });
       const created = createPinnedMap(v1);
-      const other = native.openPinnedMap(pin, "rw");
+      const other = native.openPinnedMap(pin, "rw", native.plainValueBytes);
       other.update(u32(6), u64(66));
       other.close();
       const v2 = check({ ...v1, keyType: "u32", valueType: "u64", contents: [{ key: 2, value: 21 }, { key: 4, value: 40 }] } as PinnedMapSpecInput);
@@ -481,7 +481,7 @@ describe("lifecycle core", function () {
         while (!fs.existsSync(${JSON.stringify(stop)})) {
           for (let j = 0; j < 100; j++) {
             try {
-              const m = native.openPinnedMap(${JSON.stringify(pin)}, "ro");
+              const m = native.openPinnedMap(${JSON.stringify(pin)}, "ro", native.plainValueBytes);
               seen.add(m.info.id);
               m.close();
               opens++;
@@ -517,7 +517,7 @@ describe("lifecycle core", function () {
       assert.ok(opens > 1000, `only ${opens} opens`);
       assert.ok(distinctIds > 1, "the reader did not overlap the swaps");
       assert.equal(bpftoolShow(pin).id, owned);
-      const live = native.openPinnedMap(pin, "ro");
+      const live = native.openPinnedMap(pin, "ro", native.plainValueBytes);
       try {
         assert.equal(live.lookup(u32(1))?.readUInt32LE(0), current.maxEntries);
       } finally {
@@ -620,7 +620,7 @@ describe("lifecycle core", function () {
       // Staging names carry pid, start time and the staged map's ID (see stagingName).
       const stat = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
       const pinStaging = (pid: number, start: string) => {
-        const m = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 1 });
+        const m = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 1 }, native.plainValueBytes);
         const p = `${pin}${STAGING_INFIX}${pid}_${start}_${m.info.id}`;
         m.pin(p);
         m.close();
@@ -653,7 +653,7 @@ describe("lifecycle core", function () {
       const pin = `${bpffs().dir("del_foreign")}/m`;
       const { mapId } = createPinnedMap(spec(pin));
       fs.unlinkSync(pin);
-      const other = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 1 });
+      const other = native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 1 }, native.plainValueBytes);
       other.pin(pin);
       const otherId = other.info.id;
       other.close();
@@ -680,7 +680,7 @@ describe("lifecycle core", function () {
   describe("ifExists", () => {
     /** A map made and pinned directly with the binding: u32 → u64 hash with keys 1 (10) and 9 (90). */
     function foreignMap(pin: string, attrs: Partial<native.MapCreateAttrs> = {}): number {
-      const m = native.createMap({ mapType: 1, keySize: 4, valueSize: 8, maxEntries: 16, ...attrs });
+      const m = native.createMap({ mapType: 1, keySize: 4, valueSize: 8, maxEntries: 16, ...attrs }, native.plainValueBytes);
       try {
         if (m.info.keySize === 4 && m.info.valueSize === 8) {
           m.update(u32(1), u64(10));
@@ -821,7 +821,7 @@ describe("lifecycle core", function () {
         { key: "10.0.0.1", value: "5" }, { key: "10.0.0.2", value: "18446744073709551615" }, { key: "192.168.1.1", value: "0" },
       ]);
       // Drift (another writer) changes the exact digest.
-      const other = native.openPinnedMap(`${dir}/m`, "rw");
+      const other = native.openPinnedMap(`${dir}/m`, "rw", native.plainValueBytes);
       other.update(Buffer.from([10, 0, 0, 3]), u64(1));
       other.close();
       const drifted = observePinnedMap(a, created.mapId) as { observation: MapObservation };

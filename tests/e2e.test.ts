@@ -243,6 +243,26 @@ describe("e2e: a project stack through the Pulumi CLI", function () {
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 
+  it("destroy removes the directories up created for a pin (once empty) and keeps the ones that were there before", async () => {
+    // `dir` existed before; `made/deeper` is created by up for the first map;
+    // `made/kept` is created by up too, but someone else pins there as well.
+    maps = {
+      deep: u32Hash(path.join(dir, "made", "deeper", "m"), { 1: 1 }),
+      shared: u32Hash(path.join(dir, "made", "kept", "m"), { 2: 2 }),
+    };
+    await up();
+    assert.ok(fs.existsSync(path.join(dir, "made", "deeper", "m")));
+    bpftool("map", "create", path.join(dir, "made", "kept", "other"), "type", "array", "key", "4", "value", "4", "entries", "1", "name", "other");
+    await env.stack().ok(["destroy", "--yes", "--skip-preview"]);
+    assert.equal(fs.existsSync(path.join(dir, "made", "deeper")), false, "an empty directory up created is left behind");
+    assert.deepEqual(fs.readdirSync(path.join(dir, "made", "kept")), ["other"], "a directory that still holds a pin is removed or emptied");
+    assert.ok(fs.existsSync(dir), "a directory that existed before up is removed");
+    fs.unlinkSync(path.join(dir, "made", "kept", "other"));
+    fs.rmdirSync(path.join(dir, "made", "kept"));
+    fs.rmdirSync(path.join(dir, "made"));
+    maps = {};
+  });
+
   it("a misspelled property (contentPolicy) fails preview and up naming it, instead of running the map in exact mode", async () => {
     maps = { typo: u32Hash(pin("typo"), { 1: 1 }, { contentPolicy: "merge" }) };
     declare();

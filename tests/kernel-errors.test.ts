@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { createMap } from "../native";
+import { createMap, plainValueBytes } from "../native";
 import { isEbpfError, type EbpfError } from "../provider/core/errors";
 import { createPinnedMap } from "../provider/core/lifecycle";
 import type { MapSpec } from "../provider/core/spec";
@@ -184,7 +184,7 @@ describe("kernel errors: clear messages with a hint", function () {
       const pin = path.join(bpffs().dir("replace-race"), "m");
       let foreignId = 0;
       const out = await stoppedCreate(hashSpec(pin, { ifExists: "replace" }), "before-pin", () => {
-        const foreign = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+        const foreign = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
         foreign.pin(pin);
         foreignId = foreign.info.id;
         foreign.close();

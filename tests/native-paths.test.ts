@@ -25,7 +25,7 @@ function walk(dir: string): native.DirFd {
   return current;
 }
 
-const newMap = () => native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+const newMap = () => native.createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, native.plainValueBytes);
 
 describe("native: directory fds and path-fd pins", function () {
   const bpffs = usePrivateBpffs();
@@ -72,11 +72,11 @@ describe("native: directory fds and path-fd pins", function () {
       dir.pin(map, "m");
       assert.equal(fs.existsSync(path.join(base, "b", "m")), true);
       assert.equal(fs.existsSync(path.join(base, "a")), false);
-      const again = dir.openMap("m", "ro");
+      const again = dir.openMap("m", "ro", native.plainValueBytes);
       assert.equal(again.info.id, map.info.id);
       again.close();
       assert.throws(() => dir.pin(map, "m"), { code: "EEXIST", command: "BPF_OBJ_PIN" });
-      assert.throws(() => dir.openMap("nothing"), { code: "ENOENT", command: "BPF_OBJ_GET" });
+      assert.throws(() => dir.openMap("nothing", "rw", native.plainValueBytes), { code: "ENOENT", command: "BPF_OBJ_GET" });
     } finally {
       map.close();
       dir.close();
@@ -93,7 +93,7 @@ describe("native: directory fds and path-fd pins", function () {
       assert.throws(() => dir.rename("one", dir, "two", native.RENAME_NOREPLACE), { code: "EEXIST", syscall: "renameat2" });
       dir.rename("one", dir, "two", native.RENAME_EXCHANGE);
       const at = (name: string) => {
-        const map = dir.openMap(name, "ro");
+        const map = dir.openMap(name, "ro", native.plainValueBytes);
         const id = map.info.id;
         map.close();
         return id;
@@ -128,9 +128,9 @@ describe("native: directory fds and path-fd pins", function () {
       const dir = bpffs().dir("program");
       execFileSync(path.join(bin, "pin-program"), [path.join(dir, "prog")]);
       const fds = fs.readdirSync("/proc/self/fd").length;
-      assert.throws(() => native.openPinnedMap(path.join(dir, "prog")), (error) => error instanceof native.NotAMapError && error.objectKind === "program");
+      assert.throws(() => native.openPinnedMap(path.join(dir, "prog"), "rw", native.plainValueBytes), (error) => error instanceof native.NotAMapError && error.objectKind === "program");
       const parent = walk(dir);
-      assert.throws(() => parent.openMap("prog", "ro"), (error) => error instanceof native.NotAMapError && /holds a BPF program, not a map/.test(error.message));
+      assert.throws(() => parent.openMap("prog", "ro", native.plainValueBytes), (error) => error instanceof native.NotAMapError && /holds a BPF program, not a map/.test(error.message));
       parent.close();
       assert.equal(fs.readdirSync("/proc/self/fd").length, fds, "no fd leaked");
       const map = newMap();

@@ -180,8 +180,8 @@ describe("native bpf(2) binding", function () {
     owned.push(m);
     return m;
   }
-  const create = (attrs: native.MapCreateAttrs, layout?: native.ValueLayout): MapFd => own(native.createMap(attrs, layout));
-  const open = (pin: string, access: "rw" | "ro" | "wo" = "rw"): MapFd => own(native.openPinnedMap(pin, access));
+  const create = (attrs: native.MapCreateAttrs, layout: native.ValueLayout = native.plainValueBytes): MapFd => own(native.createMap(attrs, layout));
+  const open = (pin: string, access: "rw" | "ro" | "wo" = "rw"): MapFd => own(native.openPinnedMap(pin, access, native.plainValueBytes));
   afterEach(() => {
     for (const m of owned) m.close();
     owned = [];
@@ -408,6 +408,12 @@ describe("native bpf(2) binding", function () {
       const percpu = create({ mapType: T.percpu_hash, keySize: 4, valueSize: 4, maxEntries: 4 }, valueLayout);
       assert.throws(() => percpu.update(u32(1), u32(1)), RangeError);
       assert.equal(allKeys(percpu).length, 0);
+      // No layout at all (a JavaScript caller) is refused before any value
+      // buffer is sized, and the fd is not leaked.
+      const fdsBefore = fs.readdirSync("/proc/self/fd").length;
+      const untyped = native.createMap as unknown as (attrs: native.MapCreateAttrs) => MapFd;
+      assert.throws(() => untyped({ mapType: T.percpu_hash, keySize: 4, valueSize: 4, maxEntries: 4 }), /a value layout is required/);
+      assert.equal(fs.readdirSync("/proc/self/fd").length, fdsBefore);
       // Batch positions: a hash keeps a 4-byte bucket index there even with a
       // 1-byte key; an LPM trie keeps a whole key.
       const tiny = create({ mapType: T.hash, keySize: 1, valueSize: 4, maxEntries: 4 });
@@ -448,7 +454,7 @@ describe("native bpf(2) binding", function () {
 
     it("ENOENT: objGet of a missing pin, openMapById of id 0", () => {
       assertBpfError(() => open(path.join(bpffs().root, "no-such-pin")), "ENOENT", "BPF_OBJ_GET");
-      assertBpfError(() => own(native.openMapById(0)), "ENOENT", "BPF_MAP_GET_FD_BY_ID");
+      assertBpfError(() => own(native.openMapById(0, "rw", native.plainValueBytes)), "ENOENT", "BPF_MAP_GET_FD_BY_ID");
     });
 
     it("EEXIST: pinning over an existing pin (and over a directory)", () => {
@@ -666,7 +672,7 @@ describe("native bpf(2) binding", function () {
       const rejected = await assertRejectsBpf(c.updateBatchAsync(keys, values, 2, native.BPF_EXIST), "EINVAL",
         "BPF_MAP_UPDATE_BATCH");
       assert.equal(rejected.count, 0);
-      const wo = own(native.openMapById(a.info.id, "wo"));
+      const wo = own(native.openMapById(a.info.id, "wo", native.plainValueBytes));
       await assertRejectsBpf(wo.lookupBatchAsync(null, Buffer.alloc(4), Buffer.alloc(8), Buffer.alloc(16), 2), "EPERM",
         "BPF_MAP_LOOKUP_BATCH");
     });
@@ -826,11 +832,11 @@ describe("native bpf(2) binding", function () {
       }
       assert.ok(ids.includes(m.info.id));
       assert.equal(native.nextMapId(0x7ffffffe), undefined);
-      const byId = own(native.openMapById(m.info.id));
+      const byId = own(native.openMapById(m.info.id, "rw", native.plainValueBytes));
       assert.deepEqual(byId.info, m.info);
       byId.update(u32(2), u32(99));
       assert.deepEqual(m.lookup(u32(2)), u32(99));
-      const roById = own(native.openMapById(m.info.id, "ro"));
+      const roById = own(native.openMapById(m.info.id, "ro", native.plainValueBytes));
       assertBpfError(() => roById.update(u32(2), u32(1)), "EPERM", "BPF_MAP_UPDATE_ELEM");
     });
   });
@@ -908,26 +914,26 @@ describe("native bpf(2) binding", function () {
       const pin = path.join(bpffs().dir("leak"), "m");
       const m = create({ mapType: T.hash, keySize: 4, valueSize: 4, maxEntries: 1 });
       m.pin(pin);
-      native.openPinnedMap(pin).close(); // warm up anything lazily opened
+      native.openPinnedMap(pin, "rw", native.plainValueBytes).close(); // warm up anything lazily opened
       const before = fdCount();
       for (let i = 0; i < 5000; i++) {
-        const got = native.openPinnedMap(pin, i % 3 === 0 ? "ro" : "rw");
+        const got = native.openPinnedMap(pin, i % 3 === 0 ? "ro" : "rw", native.plainValueBytes);
         got.close();
       }
       assert.equal(fdCount(), before);
       for (let i = 0; i < 5000; i++) {
-        native.createMap({ mapType: T.array, keySize: 4, valueSize: 4, maxEntries: 1 }).close();
+        native.createMap({ mapType: T.array, keySize: 4, valueSize: 4, maxEntries: 1 }, native.plainValueBytes).close();
       }
       assert.equal(fdCount(), before);
       // Failing opens leak nothing either.
       for (let i = 0; i < 500; i++) {
-        assert.throws(() => native.openPinnedMap(pin + "-missing"), { code: "ENOENT" });
+        assert.throws(() => native.openPinnedMap(pin + "-missing", "rw", native.plainValueBytes), { code: "ENOENT" });
       }
       assert.equal(fdCount(), before);
     });
 
     it("close() twice is harmless; a closed MapFd throws instead of touching the fd", () => {
-      const m = native.createMap({ mapType: T.hash, keySize: 4, valueSize: 4, maxEntries: 1 });
+      const m = native.createMap({ mapType: T.hash, keySize: 4, valueSize: 4, maxEntries: 1 }, native.plainValueBytes);
       const fd = m.fd;
       assert.equal(fs.readlinkSync(`/proc/self/fd/${fd}`), "anon_inode:bpf-map");
       m.close();
@@ -947,7 +953,7 @@ describe("native bpf(2) binding", function () {
       assert.ok(gc, "no gc(): cannot test the finalizer");
       const fds = ((): number[] => {
         const list: number[] = [];
-        for (let i = 0; i < 20; i++) list.push(native.createMap({ mapType: T.array, keySize: 4, valueSize: 4, maxEntries: 1 }).fd);
+        for (let i = 0; i < 20; i++) list.push(native.createMap({ mapType: T.array, keySize: 4, valueSize: 4, maxEntries: 1 }, native.plainValueBytes).fd);
         return list;
       })();
       const isMap = (fd: number): boolean => {

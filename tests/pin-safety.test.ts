@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { createMap, openPinnedMap } from "../native";
+import { createMap, openPinnedMap, plainValueBytes } from "../native";
 import { isEbpfError } from "../provider/core/errors";
 import { createPinnedMap, deletePinnedMap, observePinnedMap, updatePinnedMap } from "../provider/core/lifecycle";
 import { STAGING_INFIX, STAGING_SUFFIX_MAX } from "../provider/core/pinpath";
@@ -27,7 +27,7 @@ const hashSpec = (pinPath: string, extra: Record<string, unknown> = {}) =>
 /** The ID of the map pinned at `pinPath`, or undefined (nothing, or not a map). */
 function mapIdAt(pinPath: string): number | undefined {
   try {
-    const fd = openPinnedMap(pinPath, "ro");
+    const fd = openPinnedMap(pinPath, "ro", plainValueBytes);
     const kind = fs.readlinkSync(`/proc/self/fd/${fd.fd}`);
     const id = fd.info.id;
     fd.close();
@@ -80,7 +80,7 @@ async function whileSwapping<T>(swapper: string, a: string, b: string, body: () 
 
 /** A foreign map (not created by the lifecycle) pinned at `pinPath`; returns its ID. */
 function pinForeignMap(pinPath: string): number {
-  const map = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+  const map = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
   try {
     map.pin(pinPath);
     return map.info.id;
@@ -250,7 +250,7 @@ describe("pin safety", function () {
       const mismatched = path.join(dir, `m${STAGING_INFIX}999999_0_1`);
       const mismatchedId = bareMap(mismatched);
       // A genuine stale staging pin: a dead process, holding the map its name carries.
-      const genuine = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 });
+      const genuine = createMap({ mapType: 1, keySize: 4, valueSize: 4, maxEntries: 4 }, plainValueBytes);
       const genuinePath = path.join(dir, `m${STAGING_INFIX}999999_0_${genuine.info.id}`);
       genuine.pin(genuinePath);
       genuine.close();

@@ -16,7 +16,7 @@ export type { MapSpec, PinnedMapSpecInput, ContentEntry, InnerMapSpec, EncodedEn
 export {
   createPinnedMap, observePinnedMap, updatePinnedMap, deletePinnedMap, recreateReasons, declaredDigest,
 } from "./lifecycle";
-export type { MapObservation, Observed, Warn } from "./lifecycle";
+export type { MapObservation, Observed, Warn, DeleteOptions } from "./lifecycle";
 export type { UnpinOutcome } from "./pins";
 
 // Maps nobody declared.

@@ -18,6 +18,7 @@ import { EbpfError, hasErrno, isEbpfError, kernelError } from "./errors";
 import { faultPoint } from "./faults";
 import { DIRECTORY_HINTS, MOUNT_HINT, openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
 import { PinPathSchema } from "./pinpath";
+import { valueLayout } from "./maptypes";
 import {
   describeContent, inspectPin, listNames, ownerGone, parseStagingName, removeStaleStagingPinsIn, stagingName, unlinkIfHolds,
 } from "./staging";
@@ -253,7 +254,7 @@ function retireExchanged(dir: DirFd, name: string, staging: string, newId: numbe
 export function pinnedMapId(pinPath: string): number | undefined {
   let map: MapFd;
   try {
-    map = openPinnedMap(pinPath, "ro");
+    map = openPinnedMap(pinPath, "ro", valueLayout);
   } catch (error) {
     if (hasErrno(error, "ENOENT")) return undefined;
     if (error instanceof NotAMapError) {

@@ -8,6 +8,7 @@ import { NotAMapError, type DirFd, type MapFd } from "../../native";
 import { hasErrno, isEbpfError, kernelError } from "./errors";
 import { DIRECTORY_HINTS, openPinParent, type PinParent } from "./pindir";
 import { STAGING_INFIX } from "./pinpath";
+import { valueLayout } from "./maptypes";
 
 let selfStart: string | undefined;
 
@@ -95,7 +96,7 @@ export function inspectPin(dir: DirFd, name: string): PinContent {
   if (stat.isDirectory()) return { kind: "other", what: "directory" };
   let map: MapFd;
   try {
-    map = dir.openMap(name, "ro");
+    map = dir.openMap(name, "ro", valueLayout);
   } catch (error) {
     if (error instanceof NotAMapError) return { kind: "other", what: `BPF ${error.objectKind}` };
     if (hasErrno(error, "ENOENT")) return { kind: "missing" };

@@ -14,8 +14,8 @@ import {
   type ContentEntry, type ContentsDrift, type MapObservation, type MapSpec,
 } from "../core";
 import {
-  canonicalInputs, carriedFileKeys, declarationOf, declaredInputsOf, FILE_DIGEST_PROPERTY, hasUnknown, liveInputs, outputsOf,
-  recordedFileKeys, recordedSpecOf, specOf, specWithoutContents, stateOf,
+  canonicalInputs, carriedRecords, declarationOf, declaredInputsOf, FILE_DIGEST_PROPERTY, hasUnknown, liveInputs, outputsOf,
+  recordedDirectories, recordedFileKeys, recordedSpecOf, specOf, specWithoutContents, stateOf,
 } from "./properties";
 import { GONE, readUnmanaged } from "./unmanaged";
 
@@ -113,7 +113,7 @@ export const provider = {
     const inputs = liveInputs(spec, observed, contents);
     return {
       id,
-      props: { ...inputs, ...outputsOf(observed.observation), ...(drift && { drift }), ...carriedFileKeys(spec, props) },
+      props: { ...inputs, ...outputsOf(observed.observation), ...(drift && { drift }), ...carriedRecords(spec, props) },
       inputs,
     };
   },
@@ -130,10 +130,10 @@ export const provider = {
     const observation = updatePinnedMap(
       oldSpec, newSpec, Number(olds.mapId), warn, contentsChanged(olds, news), recordedFileKeys(olds, warn),
     );
-    return { outs: stateOf(newSpec, observation, news.contents as ContentEntry[] | undefined) };
+    return { outs: stateOf(newSpec, observation, news.contents as ContentEntry[] | undefined, olds) };
   },
 
   async delete(_id: string, props: Record<string, unknown>): Promise<void> {
-    deletePinnedMap(String(props.pinPath), Number(props.mapId), warn);
+    deletePinnedMap(String(props.pinPath), Number(props.mapId), warn, { createdDirectories: recordedDirectories(props) });
   },
 };

@@ -37,7 +37,14 @@ export const FILE_DIGEST_PROPERTY = "contentsFileDigest";
  */
 export const FILE_KEYS_PROPERTY = "contentsFileKeys";
 
-const ADAPTER_STATE = new Set([PROVIDER_PROPERTY, FILE_DIGEST_PROPERTY, FILE_KEYS_PROPERTY]);
+/**
+ * The directories the provider created for the pin (outermost first), in the
+ * outputs only: destroy removes those that are empty then, and never a
+ * directory that existed before.
+ */
+export const CREATED_DIRECTORIES_PROPERTY = "createdDirectories";
+
+const ADAPTER_STATE = new Set([PROVIDER_PROPERTY, FILE_DIGEST_PROPERTY, FILE_KEYS_PROPERTY, CREATED_DIRECTORIES_PROPERTY]);
 const NOT_INPUTS = new Set([...ADAPTER_STATE, ...OUTPUT_PROPERTIES]);
 
 /** The user's properties among check's news: everything but the serialized provider. */
@@ -150,19 +157,37 @@ function recordsFileKeys(spec: MapSpec): boolean {
   return spec.contentsFile !== undefined && spec.contentsPolicy === "merge" && spec.keyType !== null;
 }
 
-/** The outputs of a create or update: the canonical inputs, the observation, and the managed keys where recorded. */
-export function stateOf(spec: MapSpec, observation: MapObservation, contents?: ContentEntry[]): Record<string, unknown> {
+/**
+ * The outputs of a create or update: the canonical inputs, the observation,
+ * the managed keys where recorded, and the directories the provider created
+ * (`earlier`: those recorded before this operation, kept).
+ */
+export function stateOf(
+  spec: MapSpec, observation: MapObservation, contents?: ContentEntry[], earlier: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const directories = [...recordedDirectories(earlier), ...(observation.createdDirectories ?? [])];
   return {
     ...canonicalInputs(spec, contents),
     ...outputsOf(observation),
     ...(recordsFileKeys(spec) && { [FILE_KEYS_PROPERTY]: packKeys(encodeContents(spec).map((entry) => entry.key!), spec.keySize) }),
+    ...(directories.length > 0 && { [CREATED_DIRECTORIES_PROPERTY]: [...new Set(directories)] }),
   };
 }
 
-/** The recorded managed keys a refresh keeps (they change only with the declaration). */
-export function carriedFileKeys(spec: MapSpec, props: Record<string, unknown>): Record<string, unknown> {
+/** The directories recorded in state as created by the provider (see CREATED_DIRECTORIES_PROPERTY). */
+export function recordedDirectories(props: Record<string, unknown>): string[] {
+  const recorded = props[CREATED_DIRECTORIES_PROPERTY];
+  return Array.isArray(recorded) ? recorded.filter((dir): dir is string => typeof dir === "string") : [];
+}
+
+/** The adapter's records a refresh keeps: the managed keys (they change only with the declaration) and the created directories. */
+export function carriedRecords(spec: MapSpec, props: Record<string, unknown>): Record<string, unknown> {
   const record = props[FILE_KEYS_PROPERTY];
-  return recordsFileKeys(spec) && typeof record === "string" ? { [FILE_KEYS_PROPERTY]: record } : {};
+  const directories = recordedDirectories(props);
+  return {
+    ...(recordsFileKeys(spec) && typeof record === "string" && { [FILE_KEYS_PROPERTY]: record }),
+    ...(directories.length > 0 && { [CREATED_DIRECTORIES_PROPERTY]: directories }),
+  };
 }
 
 /**
