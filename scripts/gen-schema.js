@@ -30,9 +30,9 @@ const TYPE_NAMES = {
 };
 // The declaration whose doc comment describes each named type.
 const TYPE_DOCS = {
-  InnerMap: ["provider/core/spec.d.ts", "InnerMapSchema"],
-  Permissions: ["provider/core/spec.d.ts", "PermissionsSchema"],
-  ContentEntry: ["provider/core/spec.d.ts", "ContentEntrySchema"],
+  InnerMap: ["provider/core/schema.d.ts", "InnerMapSchema"],
+  Permissions: ["provider/core/schema.d.ts", "PermissionsSchema"],
+  ContentEntry: ["provider/core/schema.d.ts", "ContentEntrySchema"],
   LiveAbi: ["provider/core/abi.d.ts", "LiveAbi"],
   ContentsDrift: ["provider/core/drift.d.ts", "ContentsDrift"],
 };

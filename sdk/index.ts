@@ -14,7 +14,7 @@ export type PinnedMapSpecInput = CoreSpecInput;
 export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, ContentsDrift };
 
 /**
- * The arguments of a PinnedMap: the inputs of DESIGN.md, each a Pulumi Input.
+ * The arguments of a PinnedMap: the inputs of docs/design.md, each a Pulumi Input.
  * The shape (and every rule) comes from the zod schema PinnedMapSpecInputSchema.
  */
 export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<PinnedMapSpecInput[K]> };

@@ -1,6 +1,6 @@
 // End to end through the real Pulumi CLI v3.248.0 and the real kernel: one
 // stack of tests/fixtures/e2e-project (whose PinnedMaps come from stack
-// config) is walked through the whole lifecycle of DESIGN.md, step by step,
+// config) is walked through the whole lifecycle of docs/design.md, step by step,
 // with bpftool as the independent reader and as the writer "behind Pulumi's
 // back". Later steps build on earlier ones: after a failure the rest of the
 // chain is skipped. A private bpffs and a private file backend per suite;

@@ -157,7 +157,8 @@ describe("kernel errors: clear messages with a hint", function () {
     async function stoppedCreate(spec: MapSpec, stopAt: string, meanwhile: () => void): Promise<any> {
       const script = `
         const { createPinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
-        try { createPinnedMap(${JSON.stringify(spec)}); console.log(JSON.stringify({ ok: true })); }
+        const { checkSpec } = require(process.env.DIST + "/provider/core/checked");
+        try { createPinnedMap(checkSpec(${JSON.stringify(spec)})); console.log(JSON.stringify({ ok: true })); }
         catch (e) { console.log(JSON.stringify({ name: e.name, kind: e.kind, code: e.code, message: e.message })); }`;
       const child = spawn(process.execPath, ["-e", script], {
         env: { ...process.env, DIST, PULUMI_EBPF_FAULT: stopAt, PULUMI_EBPF_FAULT_MODE: "stop" }, stdio: ["ignore", "pipe", "inherit"],

@@ -349,7 +349,8 @@ describe("pin safety", function () {
     const killedUpdate = (oldSpec: MapSpec, newSpec: MapSpec, owned: number, fault: string) => {
       const script = `
         const { updatePinnedMap } = require(process.env.DIST + "/provider/core/lifecycle");
-        updatePinnedMap(${JSON.stringify(oldSpec)}, ${JSON.stringify(newSpec)}, ${owned});`;
+        const { checkSpec } = require(process.env.DIST + "/provider/core/checked");
+        updatePinnedMap(checkSpec(${JSON.stringify(oldSpec)}), checkSpec(${JSON.stringify(newSpec)}), ${owned});`;
       const r = spawnSync(process.execPath, ["-e", script], { env: { ...process.env, DIST, PULUMI_EBPF_FAULT: fault }, encoding: "utf8" });
       assert.equal(r.signal, "SIGKILL", `killed at ${fault}: ${r.stderr}`);
     };

@@ -27,8 +27,8 @@ interface PackageSchema {
 
 const SCHEMA_PATH = path.join(REPO_ROOT, "schema.json");
 const TOKEN = "ebpf:index:PinnedMap";
-/** DESIGN.md: the outputs a PinnedMap adds to its inputs. */
-// DESIGN.md's outputs, drift (the per-key difference a refresh found), and
+/** docs/design.md: the outputs a PinnedMap adds to its inputs. */
+// docs/design.md's outputs, drift (the per-key difference a refresh found), and
 // what the provider records for a contents file (its digest; in merge mode, its keys).
 const ADDED_OUTPUTS = ["pinPath", "mapId", "abi", "frozen", "entryCount", "contentsDigest", "drift", "contentsFileDigest", "contentsFileKeys"];
 

@@ -37,7 +37,7 @@ export { makeCodec, CodecError } from "./codecs";
 export type { Codec, CodecDecl, CanonicalValue } from "./codecs";
 
 // Map types and flags.
-export { MAP_TYPES, MAP_TYPE_NAMES, MAP_FLAG_NAMES, flagsToMask, maskToFlags } from "./maptypes";
+export { MAP_TYPES, MAP_TYPE_NAMES, MAP_FLAG_NAMES, flagsToMask, maskToFlags, valueLayout } from "./maptypes";
 export type { MapTypeName, MapFlagName, MapTypeInfo } from "./maptypes";
 
 // Pins.

@@ -59,7 +59,7 @@ export const MapExtraSchema = z.union([
   z.string().regex(/^(0x[0-9a-fA-F]+|[0-9]+)$/).transform(Number).refine(Number.isSafeInteger),
 ], { error: "must be a non-negative integer below 2^53 (a number, or a decimal or 0x string)" });
 
-/** The PinnedMap inputs of DESIGN.md. */
+/** The PinnedMap inputs of docs/design.md. */
 export const PinnedMapSpecInputSchema = z.strictObject({
   pinPath: PinPathSchema,
   mapType: MapTypeSchema,

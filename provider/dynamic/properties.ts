@@ -3,7 +3,7 @@
 // refuses unknown ones), which are outputs, and which are this adapter's own
 // state (a contents file's digest and, in merge mode, its managed keys).
 import {
-  canonicalContents, checkSpec, compareAbi, contentsAreObservable, declaredDigest, encodeContents, packKeys, SpecError, unpackKeys,
+  canonicalContents, checkSpec, PinnedMapSpecInputSchema, compareAbi, contentsAreObservable, declaredDigest, encodeContents, packKeys, SpecError, unpackKeys,
   type ContentEntry, type MapObservation, type MapSpec, type Observed,
 } from "../core";
 
@@ -19,9 +19,6 @@ export interface PinnedMapOutputs {
 
 /** Where the dynamic provider host keeps the serialized provider, among the inputs. */
 const PROVIDER_PROPERTY = "__provider";
-
-/** Properties the provider reports besides the inputs; state paths set them aside before checking. */
-const OUTPUT_PROPERTIES = ["mapId", "abi", "frozen", "entryCount", "contentsDigest", "drift"];
 
 /**
  * With contentsFile, the digest of the file's entries. Check puts it among
@@ -44,8 +41,8 @@ export const FILE_KEYS_PROPERTY = "contentsFileKeys";
  */
 export const CREATED_DIRECTORIES_PROPERTY = "createdDirectories";
 
-const ADAPTER_STATE = new Set([PROVIDER_PROPERTY, FILE_DIGEST_PROPERTY, FILE_KEYS_PROPERTY, CREATED_DIRECTORIES_PROPERTY]);
-const NOT_INPUTS = new Set([...ADAPTER_STATE, ...OUTPUT_PROPERTIES]);
+/** The properties a user declares (the core's input schema); everything else in state is outputs or records. */
+const INPUT_PROPERTIES = new Set(Object.keys(PinnedMapSpecInputSchema.shape));
 
 /** The user's properties among check's news: everything but the serialized provider. */
 export function declaredInputsOf(news: Record<string, unknown>): Record<string, unknown> {
@@ -55,11 +52,13 @@ export function declaredInputsOf(news: Record<string, unknown>): Record<string, 
 
 /**
  * The spec inputs among recorded state (outputs, or inputs check returned):
- * outputs and this adapter's own properties set aside. Whatever else is there
- * goes to the core's check, which refuses what it does not know.
+ * only the properties of the input schema. Unknown user properties were
+ * refused by check already; anything else in state (outputs, this adapter's
+ * records, properties another version of the provider recorded) is set
+ * aside, so an upgrade or a downgrade never makes recorded state unusable.
  */
 export function specInputsOf(props: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(props).filter(([key, value]) => value !== undefined && !NOT_INPUTS.has(key)));
+  return Object.fromEntries(Object.entries(props).filter(([key, value]) => value !== undefined && INPUT_PROPERTIES.has(key)));
 }
 
 /** The properties whose change is a change of the declaration: the spec inputs and a contents file's digest. */
