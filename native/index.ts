@@ -151,13 +151,48 @@ const finalizer = new FinalizationRegistry<number>((fd) => {
 });
 
 /**
+ * A file descriptor owned by this object: close() is idempotent, and a
+ * finalizer closes an fd whose owner was dropped without calling it.
+ */
+abstract class OwnedFd {
+  #fd: number;
+  readonly #what: string;
+
+  /** Takes ownership of `fd`; `what` names it in the error of a use after close. */
+  protected constructor(fd: number, what: string) {
+    this.#fd = fd;
+    this.#what = what;
+    finalizer.register(this, fd, this);
+  }
+
+  /** The raw fd number. Throws if closed. */
+  get fd(): number {
+    if (this.#fd < 0) throw new Error(`${this.#what} fd is closed`);
+    return this.#fd;
+  }
+
+  /** Whether close() has been called. */
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Closes the fd; a second call does nothing. */
+  close(): void {
+    if (this.#fd < 0) return;
+    const fd = this.#fd;
+    this.#fd = -1;
+    finalizer.unregister(this);
+    addon.close(fd);
+  }
+}
+
+/**
  * An open map file descriptor, owned by this object. close() is idempotent;
  * a finalizer closes a forgotten fd. Byte buffers are checked against the
  * map's key and value sizes before they reach the kernel, so a wrong size is a
  * RangeError, never a kernel read or write past a buffer.
  */
-export class MapFd {
-  #fd: number;
+export class MapFd extends OwnedFd {
   /** The map's info as read when the fd was opened. */
   readonly info: MapInfo;
   /** Bytes of one value as user space sees it (per-CPU maps: every possible CPU). */
@@ -169,45 +204,32 @@ export class MapFd {
    * `fd` and throws if either fails.
    */
   constructor(fd: number, valueBytesOf: ValueLayout) {
-    this.#fd = fd;
+    const { info, valueBytes } = MapFd.#describe(fd, valueBytesOf);
+    super(fd, "map");
+    this.info = info;
+    this.valueBytes = valueBytes;
+  }
+
+  // The info and value size of a map fd; closes the fd when either fails.
+  static #describe(fd: number, valueBytesOf: ValueLayout): { info: MapInfo; valueBytes: number } {
     try {
       if (typeof valueBytesOf !== "function") {
         throw new TypeError("a value layout is required (plainValueBytes, or the core's valueLayout for per-CPU maps)");
       }
-      this.info = addon.mapInfo(fd);
-      this.valueBytes = valueBytesOf(this.info);
-      if (!Number.isSafeInteger(this.valueBytes) || this.valueBytes < this.info.valueSize) {
-        throw new RangeError(`value layout of ${this.valueBytes} bytes for a map of valueSize ${this.info.valueSize}`);
+      const info = addon.mapInfo(fd);
+      const valueBytes = valueBytesOf(info);
+      if (!Number.isSafeInteger(valueBytes) || valueBytes < info.valueSize) {
+        throw new RangeError(`value layout of ${valueBytes} bytes for a map of valueSize ${info.valueSize}`);
       }
+      return { info, valueBytes };
     } catch (error) {
       addon.close(fd);
       throw error;
     }
-    finalizer.register(this, fd, this);
-  }
-
-  /** The raw fd number. Throws if closed. */
-  get fd(): number {
-    if (this.#fd < 0) throw new Error("map fd is closed");
-    return this.#fd;
-  }
-
-  /** Whether close() has been called. */
-  get closed(): boolean {
-    return this.#fd < 0;
   }
 
   get keySize(): number {
     return this.info.keySize;
-  }
-
-  /** Closes the fd; a second call does nothing. */
-  close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    finalizer.unregister(this);
-    addon.close(fd);
   }
 
   /** Re-reads struct bpf_map_info from the kernel. */
@@ -431,36 +453,19 @@ export function openPinnedMap(pinPath: string, access: "rw" | "ro" | "wo", value
  * reached by. close() is idempotent; a finalizer closes a forgotten fd.
  * Every method throws an Error with `code` (the errno name) on failure.
  */
-export class DirFd {
-  #fd: number;
+export class DirFd extends OwnedFd {
   /** The path this directory was reached by (for messages only). */
   readonly path: string;
 
   /** Takes ownership of `fd`, a directory reached by `dirPath`. */
   constructor(fd: number, dirPath: string) {
-    this.#fd = fd;
+    super(fd, "directory");
     this.path = dirPath;
-    finalizer.register(this, fd, this);
   }
 
   /** Opens "/" (the start of every walk). */
   static root(): DirFd {
     return new DirFd(addon.openDirAt(null, "/"), "/");
-  }
-
-  /** The raw fd number. Throws if closed. */
-  get fd(): number {
-    if (this.#fd < 0) throw new Error("directory fd is closed");
-    return this.#fd;
-  }
-
-  /** Closes the fd; a second call does nothing. */
-  close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
-    this.#fd = -1;
-    finalizer.unregister(this);
-    addon.close(fd);
   }
 
   /** Opens the subdirectory `name`; ELOOP or ENOTDIR when it is a symlink or not a directory. */
