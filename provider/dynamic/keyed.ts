@@ -70,9 +70,10 @@ function keyCodecOf(props: Record<string, unknown>): Codec | undefined {
   }
 }
 
-// The key a property name stands for: the string itself when the codec reads
-// it back to the same notation, else the JSON it holds, else the string (for
-// check to refuse, naming the entry).
+// The key a property name stands for: the reading (the string itself, or the
+// JSON it holds) the key codec reads back unchanged, else one it reads back
+// to the same notation, else one it encodes, else the string (for check to
+// refuse, naming the entry).
 function keyOf(name: string, codec: Codec | undefined): unknown {
   const candidates: unknown[] = [name];
   try {
@@ -81,11 +82,15 @@ function keyOf(name: string, codec: Codec | undefined): unknown {
     // Not JSON: only the string itself.
   }
   if (codec) {
-    for (const candidate of candidates) {
-      try {
-        if (keyNotation(codec.decode(codec.encode(candidate, "key"))) === name) return candidate;
-      } catch {
-        // Not this reading of the name.
+    // The reading that is canonical already (u32 10, not "10"), then one whose canonical notation is the name.
+    const canonical = (candidate: unknown) => codec.decode(codec.encode(candidate, "key"));
+    for (const accept of [(c: unknown) => JSON.stringify(canonical(c)) === JSON.stringify(c), (c: unknown) => keyNotation(canonical(c)) === name]) {
+      for (const candidate of candidates) {
+        try {
+          if (accept(candidate)) return candidate;
+        } catch {
+          // Not this reading of the name.
+        }
       }
     }
     // Another accepted spelling (e.g. "0x0a000001" for an ipv4 key): the string, or the JSON value if it encodes.
