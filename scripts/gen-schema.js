@@ -44,6 +44,19 @@ const TYPE_TEXT = {
 // Properties the dynamic provider records in the state by itself: outputs,
 // never declared, even where the core's input schema still lists them.
 const PROVIDER_RECORDED = new Set(["contentsFileDigest", "contentsFileKeys"]);
+// The contents a keyed map records (provider/dynamic/keyed.ts): the core checks
+// an array of entries, the provider records, reads back and also accepts an
+// object keyed by each key's notation, so the CLI diffs entries by key.
+const KEYED_CONTENTS_TEXT = "Maps with keys record the contents as an object keyed by each key's canonical notation " +
+  "(strings as they are, numbers and structs as JSON, e.g. {\"10.0.0.1\": 1, \"7\": 2, \"{\\\"port\\\":80}\": 3}) whose values are the values " +
+  "(per-CPU values that differ between CPUs: { perCpuValues: [...] }); either form may be declared. " +
+  "queue, stack and bloom_filter keep the array (no keys; their order is the push order).";
+
+/** The contents property: the core's array of entries, or the keyed object the provider records. */
+function keyedContents(arraySpec) {
+  const { description, ...array } = arraySpec;
+  return { oneOf: [array, { type: "object", additionalProperties: ANY }], description: [description, KEYED_CONTENTS_TEXT].filter(Boolean).join(" ") };
+}
 // TypeScript `number` properties of the outputs that are integers.
 const INTEGERS = new Set(["mapId", "entryCount", "keySize", "valueSize", "maxEntries"]);
 // Outputs whose types are declared in TypeScript rather than by zod.
@@ -221,6 +234,7 @@ function generate() {
     const spec = jsonToPulumi(sub, at, ctx);
     inputProperties[name] = withSdkDoc(spec, ctx.docs[name]);
   }
+  if (inputProperties.contents) inputProperties.contents = keyedContents(inputProperties.contents);
   const requiredInputs = (json.required ?? []).filter((name) => !PROVIDER_RECORDED.has(name));
 
   const properties = {};

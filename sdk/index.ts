@@ -13,11 +13,20 @@ export type PinnedMapSpecInput = CoreSpecInput;
 
 export type { LiveAbi, CodecDecl, MapFlagName, MapTypeName, ContentEntry, InnerMapSpec, ContentsDrift };
 
+type InputsBesideContents = Omit<PinnedMapSpecInput, "contents">;
+
 /**
  * The arguments of a PinnedMap: the inputs of docs/design.md, each a Pulumi Input.
  * The shape (and every rule) comes from the zod schema PinnedMapSpecInputSchema.
  */
-export type PinnedMapArgs = { [K in keyof PinnedMapSpecInput]: pulumi.Input<PinnedMapSpecInput[K]> };
+export type PinnedMapArgs = { [K in keyof InputsBesideContents]: pulumi.Input<InputsBesideContents[K]> } & {
+  /**
+   * The entries: an array of { key?, value?, perCpuValues? }, or (maps with
+   * keys) an object keyed by each key's notation, as the state records them
+   * (strings as they are, numbers and structs as JSON; values as values).
+   */
+  contents?: pulumi.Input<ContentEntry[] | Record<string, unknown>>;
+};
 
 // The inputs that read-back fills in for PinnedMap.get (besides pinPath).
 const READ_BACK_INPUTS = [

@@ -69,7 +69,8 @@ describe("dynamic provider: check refuses unknown properties", function () {
   it("accepts the user's inputs beside the serialized provider, and returns them canonical", async () => {
     const inputs = await checkedInputs({ ...base, contentsPolicy: "merge", contents: [{ key: "0x2", value: 1 }, { key: 1, value: 2 }] });
     assert.equal(inputs.contentsPolicy, "merge");
-    assert.deepEqual(inputs.contents, [{ key: 1, value: 2 }, { key: 2, value: 1 }]);
+    // Keyed by key notation (numbers as JSON), in canonical order.
+    assert.deepEqual(inputs.contents, { 1: 2, 2: 1 });
     assert.equal(inputs.__provider, SERIALIZED_PROVIDER.__provider);
   });
 });

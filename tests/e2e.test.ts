@@ -103,12 +103,14 @@ describe("e2e: a project stack through the Pulumi CLI", function () {
     updateU32(pin("counters"), 1, 12); // a declared key of a merge map is managed
     const result = await driftCheck("--diff");
     assert.equal(result.code, 7, all(result));
-    // The refresh part shows declared → live, the update part live → declared, entry by entry in key order.
-    assert.match(result.stdout, /value\s*: 200 => 999/);
-    assert.match(result.stdout, /key\s*: 3 => 4/);
-    assert.match(result.stdout, /value\s*: 300 => 400/);
-    assert.match(result.stdout, /value\s*: 10 => 12/);
-    assert.doesNotMatch(result.stdout, /key\s*: 7\b/); // the undeclared merge entry is not shown
+    // The refresh part shows declared → live, the update part live → declared, by key (contents are keyed).
+    assert.match(result.stdout, /~ 2: 200 => 999/);
+    assert.match(result.stdout, /- 3: 300/);
+    assert.match(result.stdout, /\+ 4: 400/);
+    assert.match(result.stdout, /~ 1: 10 => 12/);
+    assert.doesNotMatch(result.stdout, /\b7: 70\b/); // the undeclared merge entry is not shown
+    // And one line per drifted map, without --diff too.
+    assert.match(all(result), /quotas: drift: 1 added \(4\), 1 changed \(2\), 1 removed \(3\)/);
     assert.match(result.stderr, /no changes were expected for preview but changes were proposed/);
   });
 
@@ -219,7 +221,7 @@ describe("e2e: a project stack through the Pulumi CLI", function () {
     assert.equal(seen.pinPath, outside);
     assert.equal(seen.entryCount, 1);
     assert.deepEqual(seen.abi, { mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 8, flags: [], mapExtra: "0" });
-    assert.deepEqual(seen.contents, [{ key: "01000000", value: "0b000000" }]);
+    assert.deepEqual(seen.contents, { "01000000": "0b000000" });
     await env.stack().ok(["destroy", "--yes", "--skip-preview"]);
     assert.deepEqual(dumpU32(outside), { 1: 11 });
     fs.unlinkSync(outside);
@@ -329,7 +331,7 @@ describe("e2e: an Automation API inline program", function () {
     assert.equal(up.summary.result, "succeeded");
     assert.equal(up.outputs.mapId!.value, mapShow(pinPath).id);
     // u64 values travel as decimal strings.
-    assert.deepEqual(up.outputs.contents!.value, [{ key: 1, value: "18446744073709551615" }]);
+    assert.deepEqual(up.outputs.contents!.value, { 1: "18446744073709551615" });
     const preview = await stack.preview({ refresh: true, expectNoChanges: true });
     assert.equal(preview.changeSummary.update ?? 0, 0);
     const destroyed = await stack.destroy();

@@ -90,7 +90,9 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
     const ref = (p: PropertySpec | undefined) => p?.$ref?.replace("#/types/", "");
     assert.equal(ref(resource.inputProperties.innerMap), "ebpf:index:InnerMap");
     assert.equal(ref(resource.inputProperties.permissions), "ebpf:index:Permissions");
-    assert.equal(ref(resource.inputProperties.contents?.items), "ebpf:index:ContentEntry");
+    // contents: the array of entries, or the object keyed by key notation the provider records.
+    assert.equal(ref(resource.inputProperties.contents?.oneOf?.[0]?.items), "ebpf:index:ContentEntry");
+    assert.deepEqual(resource.inputProperties.contents?.oneOf?.[1], { type: "object", additionalProperties: { $ref: "pulumi.json#/Any" } });
     assert.equal(ref(resource.properties.abi), "ebpf:index:LiveAbi");
     assert.ok(resource.inputProperties.keyType?.oneOf?.some((alt) => ref(alt) === "ebpf:index:StructCodec"), "keyType: a codec name or a struct codec");
     for (const p of Object.values(resource.properties)) {

@@ -31,3 +31,30 @@ export function contentsDrift(declared: ContentEntry[], live: ContentEntry[], li
   if (removed.length > 0) drift.removed = keys(removed);
   return drift;
 }
+
+/**
+ * One line describing a per-key difference, naming up to `limit` keys of
+ * each kind, then how many more: `1 added (10.9.9.9), 1 changed
+ * (203.0.113.10), 1 removed (10.0.0.7)`. Strings show as they are, other
+ * keys as JSON. Returns "" when nothing differs.
+ */
+export function describeDrift(drift: ContentsDrift | undefined, limit = 10): string {
+  if (!drift) return "";
+  const show = (key: unknown) => (typeof key === "string" ? key : JSON.stringify(key));
+  const part = (keys: unknown[] | undefined, what: string) => {
+    if (!keys || keys.length === 0) return undefined;
+    const named = keys.slice(0, limit).map(show).join(", ");
+    const more = keys.length > limit ? ` and ${keys.length - limit} more` : "";
+    return `${keys.length} ${what} (${named}${more})`;
+  };
+  return [part(drift.added, "added"), part(drift.changed, "changed"), part(drift.removed, "removed")].filter(Boolean).join(", ");
+}
+
+/** The ContentsDrift output with at most `limit` keys of each kind. */
+export function limitDrift(drift: ContentsDrift, limit: number): ContentsDrift {
+  const out: ContentsDrift = {};
+  if (drift.added) out.added = drift.added.slice(0, limit);
+  if (drift.changed) out.changed = drift.changed.slice(0, limit);
+  if (drift.removed) out.removed = drift.removed.slice(0, limit);
+  return out;
+}

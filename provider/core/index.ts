@@ -24,7 +24,7 @@ export { specOfLiveMap, contentsAreObservable } from "./livemap";
 export type { LiveMapSpec } from "./livemap";
 
 // Drift and managed keys.
-export { contentsDrift } from "./drift";
+export { contentsDrift, describeDrift, limitDrift } from "./drift";
 export type { ContentsDrift } from "./drift";
 export { packKeys, unpackKeys } from "./keyset";
 

@@ -9,10 +9,12 @@
 // time, so this module works in any dynamic-provider host.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import {
-  canonicalContents, checkSpec, contentsAreObservable, contentsDrift, createPinnedMap, declaredDigest, deletePinnedMap,
-  observePinnedMap, PinnedMapSpecInputSchema, recreateReasons, SpecError, updatePinnedMap,
+  canonicalContents, checkSpec, contentsAreObservable, contentsDrift, createPinnedMap, declaredDigest, deletePinnedMap, describeDrift,
+  limitDrift, observePinnedMap, PinnedMapSpecInputSchema, recreateReasons, SpecError, updatePinnedMap,
   type ContentEntry, type ContentsDrift, type MapObservation, type MapSpec,
 } from "../core";
+import { arrayForm, comparableContents, keyedPath } from "./keyed";
+import { deltaCounts, describeNewMap, fileContentsDelta, fileContentsDrift, inlineContentsDelta } from "./reports";
 import {
   canonicalInputs, carriedRecords, declarationOf, declaredInputsOf, FILE_DIGEST_PROPERTY, hasUnknown, liveInputs, outputsOf,
   recordedDirectories, recordedFileKeys, recordedSpecOf, specOf, specWithoutContents, stateOf,
@@ -29,7 +31,7 @@ function warn(message: string): void {
 
 /** Whether the declared contents differ between two canonical property bags (inline or file mode). */
 function contentsChanged(olds: Record<string, unknown>, news: Record<string, unknown>): boolean {
-  return JSON.stringify(olds.contents) !== JSON.stringify(news.contents) || olds[FILE_DIGEST_PROPERTY] !== news[FILE_DIGEST_PROPERTY];
+  return comparableContents(olds) !== comparableContents(news) || olds[FILE_DIGEST_PROPERTY] !== news[FILE_DIGEST_PROPERTY];
 }
 
 // How many drifted keys of each kind a file-mode refresh names.
@@ -43,18 +45,29 @@ const FILE_MODE_DRIFT_KEYS = 20;
  */
 function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents?: ContentEntry[]; drift?: ContentsDrift } {
   const inSync = !contentsAreObservable(spec.mapType) || observation.contentsDigest === declaredDigest(spec);
-  if (spec.contentsFile !== undefined) {
-    // File mode keeps no entries in state; drift names at most a few keys.
-    return inSync ? {} : { drift: contentsDrift(canonicalContents(spec), observation.contents, FILE_MODE_DRIFT_KEYS) };
-  }
-  if (inSync) return { contents: canonicalContents(spec) };
-  return { contents: observation.contents, drift: contentsDrift(canonicalContents(spec), observation.contents) };
+  if (inSync) return spec.contentsFile !== undefined ? {} : { contents: canonicalContents(spec) };
+  const drift = contentsDrift(canonicalContents(spec), observation.contents);
+  // One line per map, readable without --diff.
+  if (drift) warn(`${spec.pinPath}: drift: ${describeDrift(drift)}`);
+  // File mode keeps no entries in state; drift names at most a few keys.
+  if (spec.contentsFile !== undefined) return { ...(drift && { drift: limitDrift(drift, FILE_MODE_DRIFT_KEYS) }) };
+  return { contents: observation.contents, ...(drift && { drift }) };
+}
+
+/** What an update brings a contents file's map to, as `+1 ~1 -1`; "" when nothing changes. */
+function fileDeltaCounts(spec: MapSpec, olds: Record<string, unknown>): string {
+  const drift = fileContentsDrift(spec, olds);
+  return drift ? deltaCounts(drift) : "";
 }
 
 /** The PinnedMap dynamic provider. Every method throws with a message naming the map and the cause. */
 export const provider = {
   async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<dynamic.CheckResult> {
     const declared = declaredInputsOf(news);
+    // Contents written keyed go to the core as an array; failures name the key.
+    const keyNames: string[] = [];
+    if (declared.contents !== undefined) declared.contents = arrayForm(declared, keyNames);
+    const pathOf = (path: string) => keyedPath(path, keyNames);
     // Values not known yet (a preview of inputs from other resources) are
     // checked at update time; a property the core does not know is refused now.
     const onlyNames = hasUnknown(news);
@@ -69,7 +82,7 @@ export const provider = {
         : error.failures;
       return {
         inputs: news,
-        ...(failures.length > 0 && { failures: failures.map((failure) => ({ property: failure.path, reason: `${failure.path}: ${failure.rule}` })) }),
+        ...(failures.length > 0 && { failures: failures.map((failure) => ({ property: pathOf(failure.path), reason: `${pathOf(failure.path)}: ${failure.rule}` })) }),
       };
     }
   },
@@ -86,6 +99,11 @@ export const provider = {
       // (canonical) contents as inputs.
       const reasons = recreateReasons(specWithoutContents(olds), specWithoutContents(news), contentsChanged(olds, news));
       if (reasons.length > 0) warn(`${String(after.pinPath)}: a new kernel map will be built and swapped in (${reasons.join("; ")})`);
+      else if (news.contentsFile !== undefined && olds[FILE_DIGEST_PROPERTY] !== news[FILE_DIGEST_PROPERTY]) {
+        // The state keeps no entries of a file: name what changes against the live map.
+        const delta = fileContentsDelta(specOf(news), olds);
+        if (delta) warn(`${String(after.pinPath)}: contentsFile ${String(news.contentsFile)}: ${delta}`);
+      }
     } catch {
       // Old state that no longer checks: update decides.
     }
@@ -96,7 +114,7 @@ export const provider = {
     const spec = specOf(inputs);
     const observation = createPinnedMap(spec, warn);
     // The engine passes what check returned: its contents are canonical already.
-    return { id: spec.pinPath, outs: stateOf(spec, observation, inputs.contents as ContentEntry[] | undefined) };
+    return { id: spec.pinPath, outs: stateOf(spec, observation, inputs.contents) };
   },
 
   async read(id: string, props: Record<string, unknown>): Promise<dynamic.ReadResult> {
@@ -127,10 +145,14 @@ export const provider = {
     const inlineMerge = olds.contentsPolicy === "merge" && olds.contentsFile === undefined;
     const oldSpec = inlineMerge ? recordedSpecOf(olds) : specWithoutContents(olds);
     const newSpec = specOf(news);
-    const observation = updatePinnedMap(
-      oldSpec, newSpec, Number(olds.mapId), warn, contentsChanged(olds, news), recordedFileKeys(olds, warn),
-    );
-    return { outs: stateOf(newSpec, observation, news.contents as ContentEntry[] | undefined, olds) };
+    const changed = contentsChanged(olds, news);
+    // What the in-place delta will do, computed before the map changes.
+    const rebuild = recreateReasons(oldSpec, newSpec, changed).length > 0;
+    const delta = !changed || rebuild ? "" : newSpec.contentsFile !== undefined ? fileDeltaCounts(newSpec, olds) : inlineContentsDelta(olds, news);
+    const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn, changed, recordedFileKeys(olds, warn));
+    if (observation.mapId !== Number(olds.mapId)) warn(`${newSpec.pinPath}: new kernel map: ${describeNewMap(oldSpec, newSpec)}`);
+    else if (delta) warn(`${newSpec.pinPath}: applied in place: ${delta}`);
+    return { outs: stateOf(newSpec, observation, news.contents, olds) };
   },
 
   async delete(_id: string, props: Record<string, unknown>): Promise<void> {

@@ -4,8 +4,9 @@
 // state (a contents file's digest and, in merge mode, its managed keys).
 import {
   canonicalContents, checkSpec, PinnedMapSpecInputSchema, compareAbi, contentsAreObservable, declaredDigest, encodeContents, packKeys, SpecError, unpackKeys,
-  type ContentEntry, type MapObservation, type MapSpec, type Observed,
+  type MapObservation, type MapSpec, type Observed,
 } from "../core";
+import { arrayForm, comparableContents, keyedForm } from "./keyed";
 
 /** The output properties a PinnedMap adds to its inputs (pinPath is both). */
 export interface PinnedMapOutputs {
@@ -58,12 +59,18 @@ export function declaredInputsOf(news: Record<string, unknown>): Record<string, 
  * aside, so an upgrade or a downgrade never makes recorded state unusable.
  */
 export function specInputsOf(props: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(props).filter(([key, value]) => value !== undefined && INPUT_PROPERTIES.has(key)));
+  const inputs = Object.fromEntries(Object.entries(props).filter(([key, value]) => value !== undefined && INPUT_PROPERTIES.has(key)));
+  // Keyed contents (see keyed.ts) go to the core as the array it checks.
+  if (inputs.contents !== undefined) inputs.contents = arrayForm(inputs);
+  return inputs;
 }
 
 /** The properties whose change is a change of the declaration: the spec inputs and a contents file's digest. */
 export function declarationOf(props: Record<string, unknown>): Record<string, unknown> {
-  const declaration = specInputsOf(props);
+  const { contents: _contents, ...declaration } = specInputsOf(props);
+  // Contents compare keyed and order-free: state recorded as an array (before
+  // the keyed form) equals the same entries keyed.
+  if (props.contents !== undefined) declaration.contents = comparableContents(props);
   if (props[FILE_DIGEST_PROPERTY] !== undefined) declaration[FILE_DIGEST_PROPERTY] = props[FILE_DIGEST_PROPERTY];
   return declaration;
 }
@@ -116,11 +123,12 @@ export function recordedSpecOf(props: Record<string, unknown>): MapSpec {
 
 /**
  * The canonical form of checked inputs: defaults filled in, contents in
- * canonical notation and order (or, with contentsFile, the file's name and
+ * canonical notation and order, keyed by key where entries have keys (see
+ * keyed.ts) (or, with contentsFile, the file's name and
  * digest). Check returns it and read-back produces the same form, so the
  * engine's own old-vs-new diff shows only real changes.
  */
-export function canonicalInputs(spec: MapSpec, contents?: ContentEntry[]): Record<string, unknown> {
+export function canonicalInputs(spec: MapSpec, contents?: unknown): Record<string, unknown> {
   const inputs: Record<string, unknown> = {
     pinPath: spec.pinPath,
     mapType: spec.mapType,
@@ -139,7 +147,7 @@ export function canonicalInputs(spec: MapSpec, contents?: ContentEntry[]): Recor
   } else {
     // Decoding every entry is the costly part; callers that hold the
     // canonical contents already pass them.
-    inputs.contents = contents ?? canonicalContents(spec);
+    inputs.contents = keyedForm(spec.mapType, contents ?? canonicalContents(spec));
   }
   if (spec.name) inputs.name = spec.name;
   if (spec.keyType !== null) inputs.keyType = spec.keyType;
@@ -162,7 +170,7 @@ function recordsFileKeys(spec: MapSpec): boolean {
  * (`earlier`: those recorded before this operation, kept).
  */
 export function stateOf(
-  spec: MapSpec, observation: MapObservation, contents?: ContentEntry[], earlier: Record<string, unknown> = {},
+  spec: MapSpec, observation: MapObservation, contents?: unknown, earlier: Record<string, unknown> = {},
 ): Record<string, unknown> {
   const directories = [...recordedDirectories(earlier), ...(observation.createdDirectories ?? [])];
   return {
@@ -223,7 +231,7 @@ export function outputsOf(observation: MapObservation): PinnedMapOutputs {
  * frozen state and any drifted ABI field replaced by what the kernel reports.
  */
 export function liveInputs(
-  spec: MapSpec, observed: Extract<Observed, { status: "ok" }>, contents?: ContentEntry[],
+  spec: MapSpec, observed: Extract<Observed, { status: "ok" }>, contents?: unknown,
 ): Record<string, unknown> {
   const inputs = canonicalInputs(spec, contents);
   if (spec.contentsFile !== undefined && contentsAreObservable(spec.mapType)) inputs[FILE_DIGEST_PROPERTY] = observed.observation.contentsDigest;
