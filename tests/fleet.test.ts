@@ -162,8 +162,9 @@ describe("fleet: agents on three hosts over a shared PostgreSQL backend", functi
     const stale = await runAsync("node", [PULUMI_EBPF_BIN, "fleet", "status", "--project", project, "--stack-prefix", PREFIX, "--stale", "1"], { env, timeoutMs: 120_000 });
     assert.equal(stale.code, 1, stale.output);
     const lines = stale.stdout.trim().split("\n");
-    assert.match(lines[0]!, /^HOST\s+STACK\s+LAST RUN\s+RESULT\s+MAPS\s+DRIFT$/);
+    assert.match(lines[0]!, /^HOST\s+STACK\s+LAST RUN\s+RESULT\s+MAPS\s+DRIFT\s+STATE$/);
     assert.deepEqual(lines.slice(1).map((line) => line.split(/\s+/)[0]), ["h1", "h2", "h3"]);
+    for (const line of lines.slice(1)) assert.match(line, /stale \(> 1 s\)$/);
   });
 
   it("agent in loop mode reconciles, then stops cleanly on SIGTERM between runs (exit 0)", async () => {
@@ -199,8 +200,30 @@ describe("fleet: agents on three hosts over a shared PostgreSQL backend", functi
     assert.equal(readStatus(host(3)).result, "converged");
   });
 
-  it("two agents on one stack at once: one waits for the other, both converge, the state stays whole", async () => {
+  it("two agents on one stack at once: the second waits, or fails naming the stack after --lock-timeout; the state stays whole", async () => {
     writeIn(host(1), 2, 5);
+    // The first run is frozen (SIGSTOP, with its CLI) while it holds the lock:
+    // the second waits, then gives up after its --lock-timeout, naming the stack.
+    let pid = 0;
+    const first = agent(host(1), ["--once"], (spawned) => (pid = spawned));
+    await lockHeld(stackOf(host(1)));
+    process.kill(-pid, "SIGSTOP");
+    let second: RunResult;
+    try {
+      second = await host(1).runAsync("node", [PULUMI_EBPF_BIN, "agent", "--project", project, "--stack", stackOf(host(1)), "--host", "h1",
+        "--once", "--lock-timeout", "3"], { env, timeoutMs: 120_000 });
+    } finally {
+      process.kill(-pid, "SIGCONT");
+    }
+    assert.equal(second.code, 1, second.output);
+    assert.match(second.stderr, /waiting up to 3 s/);
+    assert.match(second.stderr, new RegExp(`stack ${stackOf(host(1))} is locked by another update and stayed locked for 3 s`));
+    const firstResult = await first;
+    assert.equal(firstResult.code, 0, firstResult.output);
+    assert.deepEqual(dumpIn(host(1)), declaredFor(host(1)));
+
+    // Both at once, neither frozen: both converge (whichever comes second waits for the lock).
+    writeIn(host(1), 2, 6);
     const both = await Promise.all([agent(host(1), ["--once"]), agent(host(1), ["--once"])]);
     for (const result of both) assert.equal(result.code, 0, result.output);
     assert.deepEqual(dumpIn(host(1)), declaredFor(host(1)));

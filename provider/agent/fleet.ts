@@ -47,11 +47,12 @@ async function rowOf(workspace: auto.LocalWorkspace, name: string, prefix: strin
 }
 
 function table(rows: HostRow[]): string {
-  const header = ["HOST", "STACK", "LAST RUN", "RESULT", "MAPS", "DRIFT"];
+  const header = ["HOST", "STACK", "LAST RUN", "RESULT", "MAPS", "DRIFT", "STATE"];
   const cells = rows.map((row) => [
     row.host, row.stack, row.lastRun ?? "-", `${row.lastKind ?? "-"} ${row.lastResult ?? "-"}${row.inProgress ? " (running)" : ""}`, String(row.maps),
     row.drift.length === 0 ? "-" : row.drift.map((map) =>
       `${map.map} (+${map.added.length} ~${map.changed.length} -${map.removed.length})`).join(", "),
+    row.problems.length === 0 ? "ok" : row.problems.join("; "),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((cell) => cell[column]!.length)));
   return [header, ...cells].map((cell) => cell.map((text, column) => text.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");

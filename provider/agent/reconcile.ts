@@ -48,6 +48,7 @@ async function openStack(options: AgentOptions, toolchain: Toolchain): Promise<a
 async function underLock<T>(stack: auto.Stack, options: AgentOptions, markers: RunMarkers, runId: string, operation: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + options.lockTimeoutSeconds * 1000;
   let pauseMs = 500;
+  let announced = false;
   for (;;) {
     try {
       return await operation();
@@ -63,6 +64,10 @@ async function underLock<T>(stack: auto.Stack, options: AgentOptions, markers: R
       if (Date.now() + pauseMs > deadline) {
         throw new StackLockedError(`stack ${options.stack} is locked by another update and stayed locked for ${options.lockTimeoutSeconds} s `
           + `(--lock-timeout); if no other agent is running it, clear the lock with \`pulumi cancel --stack ${options.stack}\``);
+      }
+      if (!announced) {
+        process.stderr.write(`pulumi-ebpf agent: stack ${options.stack} is locked by another run; waiting up to ${options.lockTimeoutSeconds} s\n`);
+        announced = true;
       }
       await sleep(pauseMs);
       pauseMs = Math.min(pauseMs * 2, 5000);
