@@ -231,6 +231,14 @@ describe("fleet: agents on three hosts over a shared PostgreSQL backend", functi
     assert.equal(check.code, 0, check.output);
   });
 
+  it("a host whose project copy lost its Pulumi.<stack>.yaml (a new container) still selects its stack and converges", async () => {
+    fs.rmSync(path.join(project, `Pulumi.${stackOf(host(3))}.yaml`));
+    writeIn(host(3), 4, 1);
+    const next = await agent(host(3), ["--once"]);
+    assert.equal(next.code, 0, next.output);
+    assert.deepEqual(dumpIn(host(3)), declaredFor(host(3)));
+  });
+
   it("the backend stopped mid-run gives a clear error naming the stack, and the next run converges once it is back", async () => {
     writeIn(host(1), 1, 4242);
     const running = agent(host(1), ["--once"]);

@@ -24,7 +24,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** The first lines of a CLI failure that say what went wrong (the CLI repeats its diagnostics). */
 export function briefError(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  const lines = text.split("\n").map((line) => line.trim()).filter((line) => /error|fail|refused|denied|EACCES|ENOENT|E[A-Z]{3,}/i.test(line));
+  const lines = text.split("\n").map((line) => line.trim())
+    .filter((line) => /error|fail|refused|denied|timed out|timeout/i.test(line) || /\bE[A-Z]{3,}\b/.test(line));
   const picked = [...new Set(lines)].slice(0, 6);
   return (picked.length > 0 ? picked : text.split("\n").slice(0, 6)).join("\n").slice(0, 2000);
 }

@@ -30,7 +30,7 @@ export interface RunStatus {
   durationMs: number;
   /** PinnedMaps in the stack after the run. */
   maps?: number;
-  /** Maps whose live contents differed from the declaration (check: found; once: repaired). */
+  /** Maps whose live contents differ from the declaration, with the keys (check; once repairs in the same run, see `changes`). */
   drift: MapDrift[];
   /** Resources the run changed (once) or would change (check), by operation. */
   changes?: Record<string, number>;
