@@ -7,7 +7,8 @@ import {
   HostInfo, MapSpec, SpecError, canonicalContents, checkSpec, encodeContents, kernelAdjusted,
 } from "../provider/core/spec.js";
 
-const HOST: HostInfo = { possibleCpus: 2, kernelMaxCpus: 256, perfMaxStack: 127 };
+// Inputs alone: the pin path is not inspected on this host (see check-paths for that).
+const HOST: HostInfo = { possibleCpus: 2, kernelMaxCpus: 256, perfMaxStack: 127, pinLocation: false };
 const P = "/sys/fs/bpf/test/m";
 
 const check = (input: Record<string, unknown>): MapSpec => checkSpec({ pinPath: P, ...input }, HOST);
