@@ -149,7 +149,14 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const type = inputs.mapType;
   if (type === undefined) return stop();
 
-  const context: ShapeContext = { base: "", given, numaNode: inputs.numaNode, host, failures };
+  // A codec that failed its own check implies no size, yet its size is not
+  // "required" as well; and no contents are checked against a stand-in codec
+  // (codecsFor): one failure for one mistake.
+  const failedCodec = (name: "keyType" | "valueType") => given.has(name) && inputs[name] === undefined;
+  const givenForRules = new Set(given);
+  if (failedCodec("keyType")) givenForRules.add("keySize");
+  if (failedCodec("valueType")) givenForRules.add("valueSize");
+  const context: ShapeContext = { base: "", given: givenForRules, numaNode: inputs.numaNode, host, failures };
   const typeInfo = MAP_TYPES[type];
   const shape = checkShape({
     mapType: type,
@@ -161,7 +168,12 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   if (!shape) return stop();
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
   const innerMap = checkInnerMap(type, inputs, context);
-  const codecs = codecsFor(type, inputs, shape, host.cpus(), failures);
+  const built = codecsFor(type, inputs, shape, host.cpus(), failures);
+  const codecs: SpecCodecs = {
+    ...built,
+    ...(failedCodec("keyType") && { key: undefined }),
+    ...(failedCodec("valueType") && { value: undefined }),
+  };
   const { contents, pathOf } = declaredContents(inputs, failures);
   const entries = encodeEntries(contents, { mapType: type, ...shape }, codecs, pathOf, failures);
   failures.throwIfAny(specError);

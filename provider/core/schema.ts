@@ -2,7 +2,7 @@
 // the input types, their shape validation and its error text, and the
 // property-by-property parse that check starts with.
 import { z } from "zod";
-import { CodecSchema, codecNestingIssue, type CodecDecl } from "./codecs";
+import { CodecSchema, parseCodec, type CodecDecl } from "./codecs";
 import { FailureList, MAX_REPORTED_FAILURES } from "./failures";
 import { MAP_FLAG_NAMES, MAP_TYPE_NAMES, type MapFlagName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
@@ -180,9 +180,11 @@ export function parseInputs(raw: unknown, failures: FailureList): ParsedInputs |
     }
     if (value === undefined) continue;
     given.add(name);
-    const nesting = name === "keyType" || name === "valueType" ? codecNestingIssue(value) : undefined;
-    if (nesting) {
-      failures.add(joinPath(name, nesting.path), nesting.rule);
+    if (name === "keyType" || name === "valueType") {
+      // Codecs have their own parse: it names the one failing field and rule, not every union branch.
+      const codec = parseCodec(value);
+      if (codec.decl !== undefined) values[name] = codec.decl;
+      else for (const issue of codec.issues) failures.add(joinPath(name, issue.path), issue.message);
       continue;
     }
     const result = (shape[name as keyof typeof shape] as z.ZodType).safeParse(value);
