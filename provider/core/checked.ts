@@ -167,6 +167,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   }, context);
   if (!shape) return stop();
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
+  if (inputs.freeze && typeInfo.freezeRefused) failures.add("freeze", `${type} cannot be frozen: ${typeInfo.freezeRefused}`);
   const innerMap = checkInnerMap(type, inputs, context);
   const built = codecsFor(type, inputs, shape, host.cpus(), failures);
   const codecs: SpecCodecs = {
