@@ -19,6 +19,21 @@ export const MapNameSchema = z
   .regex(/^[A-Za-z0-9_.]*$/, { error: "may only contain [A-Za-z0-9_.]" })
   .max(15, { error: "is longer than 15 characters (the kernel keeps 16 bytes with the NUL)" });
 
+/** How many characters of a name the kernel keeps (BPF_OBJ_NAME_LEN less the NUL). */
+export const MAP_NAME_MAX = 15;
+
+/**
+ * The kernel name a map gets when none is declared: its pin's file name, cut
+ * to MAP_NAME_MAX characters as libbpf cuts its map names, so that a libbpf
+ * object pinning by name finds it again (libbpf renames its map to the
+ * kernel's name when it reuses a pinned map). Undefined when the file name
+ * has characters a map name cannot have (the map then has no name).
+ */
+export function defaultMapName(pinPath: string): string | undefined {
+  const name = pinPath.slice(pinPath.lastIndexOf("/") + 1).slice(0, MAP_NAME_MAX);
+  return /^[A-Za-z0-9_.]+$/.test(name) ? name : undefined;
+}
+
 /** A map type name (bpftool's spelling). */
 export const MapTypeSchema = z.enum(MAP_TYPE_NAMES, { error: `must be one of ${MAP_TYPE_NAMES.join(", ")}` });
 
