@@ -38,15 +38,20 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly pinPath: pulumi.Output<string>;
   /** Map type in bpftool's spelling (hash, array, lpm_trie, …). */
   declare public readonly mapType: pulumi.Output<MapTypeName>;
-  /** Key size in bytes, with implied sizes filled in. */
+  /** Key size in bytes, with implied sizes filled in (by the type or the key codec). */
   declare public readonly keySize: pulumi.Output<number>;
-  /** Value size in bytes (per CPU for per-CPU maps). */
+  /** Value size in bytes (per CPU for per-CPU maps), with implied sizes filled in (a struct codec implies its C layout's size). */
   declare public readonly valueSize: pulumi.Output<number>;
   /** Maximum number of entries as declared (defaults filled in). */
   declare public readonly maxEntries: pulumi.Output<number>;
   /** Declared map flags, lower case without BPF_F_, in bit order. */
   declare public readonly flags: pulumi.Output<MapFlagName[]>;
-  /** Kernel map name (≤ 15 chars), if declared. */
+  /**
+   * Kernel map name (≤ 15 chars), if declared. A new map without one is
+   * named after its pin's file name (cut to 15 characters, when it is a valid
+   * map name), as libbpf's pin-by-name convention expects; this output then
+   * stays undefined, and an undeclared name never makes an existing map be rebuilt.
+   */
   declare public readonly name: pulumi.Output<string | undefined>;
   /** Key codec (default hex). */
   declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
@@ -56,7 +61,11 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly contents: pulumi.Output<ContentEntry[] | undefined>;
   /** The JSON Lines file the entries come from, when given instead of contents. */
   declare public readonly contentsFile: pulumi.Output<string | undefined>;
-  /** With contentsFile: the digest of its entries (after a refresh, of the live ones), kept in state instead of them. */
+  /**
+   * With contentsFile: the digest of its entries (after a refresh, of the
+   * live ones), kept in state instead of them. Undefined with inline
+   * contents (their digest is contentsDigest).
+   */
   declare public readonly contentsFileDigest: pulumi.Output<string | undefined>;
   /**
    * With contentsFile in merge mode: the keys the file declared, packed
@@ -66,7 +75,7 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly contentsFileKeys: pulumi.Output<string | undefined>;
   /** "exact" (default): only declared entries; "merge": only declared keys are managed. */
   declare public readonly contentsPolicy: pulumi.Output<"exact" | "merge">;
-  /** Whether the map is frozen after populating. */
+  /** Whether the map is frozen after populating (default false; refused for types where it makes the map useless, see the map type table). */
   declare public readonly freeze: pulumi.Output<boolean>;
   /** Inner map template of array_of_maps / hash_of_maps. */
   declare public readonly innerMap: pulumi.Output<InnerMapSpec | undefined>;
@@ -100,12 +109,16 @@ export class PinnedMap extends pulumi.dynamic.Resource {
    * names the property (with the entry index) and the rule.
    */
   constructor(name: string, args: PinnedMapArgs, opts?: pulumi.CustomResourceOptions) {
-    // Named (as undefined, so not sent) so that each becomes an Output of the resource.
+    // Every property is named (as undefined, so not sent) so that each becomes
+    // an Output the provider fills in: the outputs, and the inputs the user
+    // left out (keySize implied by a codec, freeze's default, …), which
+    // would otherwise stay undefined in the program.
     const outputs = {
       mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined, drift: undefined,
       contentsFileDigest: undefined, contentsFileKeys: undefined,
     };
-    super(stubProvider, name, { ...args, ...outputs }, opts, "ebpf", "PinnedMap");
+    const unset = Object.fromEntries(READ_BACK_INPUTS.map((key) => [key, undefined]));
+    super(stubProvider, name, { ...unset, ...args, ...outputs }, opts, "ebpf", "PinnedMap");
   }
 
   /**
