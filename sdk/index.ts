@@ -38,20 +38,15 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly pinPath: pulumi.Output<string>;
   /** Map type in bpftool's spelling (hash, array, lpm_trie, …). */
   declare public readonly mapType: pulumi.Output<MapTypeName>;
-  /** Key size in bytes, with implied sizes filled in (by the type or the key codec). */
+  /** Key size in bytes, with implied sizes filled in. */
   declare public readonly keySize: pulumi.Output<number>;
-  /** Value size in bytes (per CPU for per-CPU maps), with implied sizes filled in (a struct codec implies its C layout's size). */
+  /** Value size in bytes (per CPU for per-CPU maps). */
   declare public readonly valueSize: pulumi.Output<number>;
   /** Maximum number of entries as declared (defaults filled in). */
   declare public readonly maxEntries: pulumi.Output<number>;
   /** Declared map flags, lower case without BPF_F_, in bit order. */
   declare public readonly flags: pulumi.Output<MapFlagName[]>;
-  /**
-   * Kernel map name (≤ 15 chars), if declared. A new map without one is
-   * named after its pin's file name (cut to 15 characters, when it is a valid
-   * map name), as libbpf's pin-by-name convention expects; this output then
-   * stays undefined, and an undeclared name never makes an existing map be rebuilt.
-   */
+  /** Kernel map name (≤ 15 chars), if declared. */
   declare public readonly name: pulumi.Output<string | undefined>;
   /** Key codec (default hex). */
   declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
@@ -61,11 +56,7 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly contents: pulumi.Output<ContentEntry[] | undefined>;
   /** The JSON Lines file the entries come from, when given instead of contents. */
   declare public readonly contentsFile: pulumi.Output<string | undefined>;
-  /**
-   * With contentsFile: the digest of its entries (after a refresh, of the
-   * live ones), kept in state instead of them. Undefined with inline
-   * contents (their digest is contentsDigest).
-   */
+  /** With contentsFile: the digest of its entries (after a refresh, of the live ones), kept in state instead of them. */
   declare public readonly contentsFileDigest: pulumi.Output<string | undefined>;
   /**
    * With contentsFile in merge mode: the keys the file declared, packed
@@ -75,7 +66,7 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly contentsFileKeys: pulumi.Output<string | undefined>;
   /** "exact" (default): only declared entries; "merge": only declared keys are managed. */
   declare public readonly contentsPolicy: pulumi.Output<"exact" | "merge">;
-  /** Whether the map is frozen after populating (default false; refused for types where it makes the map useless, see the map type table). */
+  /** Whether the map is frozen after populating. */
   declare public readonly freeze: pulumi.Output<boolean>;
   /** Inner map template of array_of_maps / hash_of_maps. */
   declare public readonly innerMap: pulumi.Output<InnerMapSpec | undefined>;

@@ -11,7 +11,8 @@ import * as path from "node:path";
 import { provider } from "../provider/dynamic";
 import { checkSpec, createPinnedMap, deletePinnedMap, isEbpfError, SpecError } from "../provider/core";
 import { openPinParent } from "../provider/core/pindir";
-import { usePrivateBpffs } from "./fixtures/bpffs";
+import { mountPrivateBpffs, usePrivateBpffs } from "./fixtures/bpffs";
+import { usePulumiStack, REPO_ROOT } from "./fixtures/pulumi";
 
 const MAP = { mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 4 };
 
@@ -102,5 +103,31 @@ describe("check: pin paths on this host", function () {
     assert.throws(() => createPinnedMap(checkSpec({ ...MAP, pinPath: path.join(dir, "bad", "v1.0", "m") }, { pinLocation: false })),
       (error: unknown) => isEbpfError(error, "UnsafePath") && /v1\.0/.test(error.message));
     assert.deepEqual(fs.readdirSync(dir), []);
+  });
+});
+
+describe("check: a map whose bpffs is gone, through the CLI", function () {
+  this.timeout(300_000);
+  const env = usePulumiStack(path.join(REPO_ROOT, "tests", "fixtures", "e2e-project"));
+
+  it("preview refuses a path off bpffs at check; destroy of a stack whose bpffs went away succeeds", async () => {
+    const offBpffs = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-ebpf-off-bpffs-"));
+    const own = mountPrivateBpffs("pulumi-ebpf-gone-");
+    try {
+      env.stack().setConfig({ maps: { off: { ...MAP, pinPath: path.join(offBpffs, "m") } } });
+      const preview = await env.stack().run(["preview"]);
+      assert.notEqual(preview.code, 0);
+      assert.match(preview.output, /pinPath: .* is not on a bpffs mount/);
+      assert.deepEqual(fs.readdirSync(offBpffs), []);
+
+      env.stack().setConfig({ maps: { gone: { ...MAP, pinPath: path.join(own.root, "app", "m") } } });
+      await env.stack().ok(["up", "--yes", "--skip-preview"]);
+      own.unmount();
+      const destroy = await env.stack().ok(["destroy", "--yes", "--skip-preview"]);
+      assert.match(destroy.output, /1 deleted/);
+    } finally {
+      own.unmount();
+      fs.rmSync(offBpffs, { recursive: true, force: true });
+    }
   });
 });

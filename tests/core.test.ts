@@ -764,8 +764,10 @@ describe("lifecycle core", function () {
         fs.symlinkSync(bpffs().dir("target"), `${tmp}/link`);
         const error = assertEbpf(() => checkPinLocation(`${tmp}/link/m`), "UnsafePath");
         assert.match(error.message, /symlink/);
-        const spec = check({ pinPath: `${tmp}/link/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 });
-        assertEbpf(() => createPinnedMap(spec), "UnsafePath");
+        const input = { pinPath: `${tmp}/link/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 } as const;
+        assert.throws(() => check(input), /^SpecError: pinPath: .* passes through the symlink/);
+        // A spec checked without the host (recorded state) meets the pin layer's own refusal.
+        assertEbpf(() => createPinnedMap(checkSpec(input, { pinLocation: false })), "UnsafePath");
       } finally {
         fs.rmSync(tmp, { recursive: true });
       }

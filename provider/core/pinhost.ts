@@ -30,6 +30,8 @@ export const BPFFS_MOUNT_HINT = "mount one with `mount -t bpf bpf /sys/fs/bpf` (
 export interface PinHostIssue {
   kind: "UnsafePath" | "NotBpffs" | "Permission" | "Kernel";
   rule: string;
+  /** The failed call's error, where a directory could not be inspected, and the path it failed on. */
+  failure?: { error: unknown; path: string; operation: string };
 }
 
 function filesystemOf(directory: string): number {
@@ -66,7 +68,12 @@ export function checkPinHost(pinPath: string): PinHostIssue | undefined {
         missingFrom = index;
         break;
       }
-      return { kind: code === "EACCES" ? "Permission" : "Kernel", rule: `cannot inspect ${current} (${code ?? String(error)}); check the mode of each directory on the way` };
+      const why = code === "EACCES" ? "the directory's mode or owner does not let this user in" : String(error);
+      return {
+        kind: code === "EACCES" || code === "EPERM" ? "Permission" : "Kernel",
+        rule: `cannot inspect ${current} (${code ?? "error"}: ${why}); check the mode of each directory on the way`,
+        failure: { error, path: current, operation: "inspect" },
+      };
     }
     const isPin = index === components.length - 1;
     if (stat.isSymbolicLink()) return { kind: "UnsafePath", rule: `passes through the symlink ${current}; use the real path` };
@@ -81,7 +88,10 @@ export function checkPinHost(pinPath: string): PinHostIssue | undefined {
   try {
     type = filesystemOf(nearestDirectory);
   } catch (error) {
-    return { kind: "Kernel", rule: `cannot inspect the filesystem of ${nearestDirectory} (${errnoOf(error) ?? String(error)})` };
+    return {
+      kind: "Kernel", rule: `cannot inspect the filesystem of ${nearestDirectory} (${errnoOf(error) ?? String(error)})`,
+      failure: { error, path: nearestDirectory, operation: "inspect the filesystem of" },
+    };
   }
   if (type !== BPF_FS_MAGIC) {
     return { kind: "NotBpffs", rule: `${nearestDirectory} is not on a bpffs mount (${describeFilesystem(type)}); ${BPFFS_MOUNT_HINT}` };

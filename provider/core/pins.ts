@@ -68,6 +68,7 @@ export function checkPinLocation(pinPath: string): string {
   const rule = PinPathSchema.safeParse(pinPath);
   if (!rule.success) throw new EbpfError("UnsafePath", `pinPath ${pinPath}: ${rule.error.issues[0]!.message}`);
   const issue = checkPinHost(pinPath);
+  if (issue?.failure) throw kernelError(issue.failure.operation, issue.failure.path, issue.failure.error, {}, DIRECTORY_HINTS);
   if (issue) throw new EbpfError(issue.kind, `pinPath ${pinPath}: ${issue.rule}`);
   return pinPath;
 }
