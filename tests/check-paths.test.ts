@@ -124,7 +124,8 @@ describe("check: a map whose bpffs is gone, through the CLI", function () {
       await env.stack().ok(["up", "--yes", "--skip-preview"]);
       own.unmount();
       const destroy = await env.stack().ok(["destroy", "--yes", "--skip-preview"]);
-      assert.match(destroy.output, /1 deleted/);
+      assert.match(destroy.output, /PinnedMap gone deleted/);
+      assert.match(destroy.output, /2 deleted/);
     } finally {
       own.unmount();
       fs.rmSync(offBpffs, { recursive: true, force: true });
