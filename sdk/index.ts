@@ -109,12 +109,16 @@ export class PinnedMap extends pulumi.dynamic.Resource {
    * names the property (with the entry index) and the rule.
    */
   constructor(name: string, args: PinnedMapArgs, opts?: pulumi.CustomResourceOptions) {
-    // Named (as undefined, so not sent) so that each becomes an Output of the resource.
+    // Every property is named (as undefined, so not sent) so that each becomes
+    // an Output the provider fills in: the outputs, and the inputs the user
+    // left out (keySize implied by a codec, freeze's default, …), which
+    // would otherwise stay undefined in the program.
     const outputs = {
       mapId: undefined, abi: undefined, frozen: undefined, entryCount: undefined, contentsDigest: undefined, drift: undefined,
       contentsFileDigest: undefined, contentsFileKeys: undefined,
     };
-    super(stubProvider, name, { ...args, ...outputs }, opts, "ebpf", "PinnedMap");
+    const unset = Object.fromEntries(READ_BACK_INPUTS.map((key) => [key, undefined]));
+    super(stubProvider, name, { ...unset, ...args, ...outputs }, opts, "ebpf", "PinnedMap");
   }
 
   /**

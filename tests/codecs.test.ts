@@ -1,7 +1,12 @@
 // Key/value codecs: round trips, canonical forms, edge values, struct layout
 // errors, per-CPU buffers. No kernel needed.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { SpecError, checkSpec } from "../provider/core/spec.js";
 import {
   CodecDecl, CodecError, CodecSchema, SCALAR_CODECS, decodePerCpu, encodePerCpu, fixedSize, formatIpv6, makeCodec, perCpuStride,
 } from "../provider/core/codecs.js";
@@ -271,5 +276,95 @@ describe("codecs", () => {
         /contents\[4\]\.perCpuValues: has 1 values; this host has 2 possible CPUs/);
       assert.throws(() => encodePerCpu(c, { perCpuValues: [1, -1] }, 2, "contents[4]"), /contents\[4\]\.perCpuValues\[1\]: -1 does not fit u32/);
     });
+  });
+});
+
+describe("struct codecs: implied size (C layout) and declaration errors", () => {
+  const S = (...fields: [string, CodecDecl, { offset?: number; size?: number }?][]): CodecDecl => ({
+    struct: fields.map(([name, type, extra]) => ({ name, type, ...extra })),
+  });
+  // Each layout beside the C struct that has it; gcc measures sizeof and offsetof.
+  const layouts: { c: string; decl: CodecDecl; lastOffset: string }[] = [
+    { c: "struct { __u8 a; __u32 b; }", decl: S(["a", "u8"], ["b", "u32"]), lastOffset: "b" },
+    { c: "struct { __u32 a; __u8 b; }", decl: S(["a", "u32"], ["b", "u8"]), lastOffset: "b" },
+    { c: "struct { __u8 a; __u8 b; }", decl: S(["a", "u8"], ["b", "u8"]), lastOffset: "b" },
+    { c: "struct { __u64 a; __u8 b; }", decl: S(["a", "u64"], ["b", "u8"]), lastOffset: "b" },
+    { c: "struct { __u8 a; __u64 b; __u16 c; }", decl: S(["a", "u8"], ["b", "u64"], ["c", "u16"]), lastOffset: "c" },
+    { c: "struct { __u16 a; __u8 b[6]; }", decl: S(["a", "u16"], ["b", "mac"]), lastOffset: "b" },
+    { c: "struct { __u8 a; struct in6_addr b; }", decl: S(["a", "u8"], ["b", "ipv6"]), lastOffset: "b" },
+    { c: "struct { __u8 a; __be32 b; }", decl: S(["a", "u8"], ["b", "ipv4"]), lastOffset: "b" },
+    { c: "struct { __u8 a; struct { __u32 x; __u8 y; } b; __u8 c; }", decl: S(["a", "u8"], ["b", S(["x", "u32"], ["y", "u8"])], ["c", "u8"]), lastOffset: "c" },
+    { c: "struct { __u8 a; char b[3]; __u16 c; }", decl: S(["a", "u8"], ["b", "string", { size: 3 }], ["c", "u16"]), lastOffset: "c" },
+    { c: "struct { __s8 a; __s64 b; }", decl: S(["a", "i8"], ["b", "i64"]), lastOffset: "b" },
+  ];
+
+  it("a struct implies the size C gives it (natural alignment, trailing padding to the largest member), as gcc measures", function () {
+    this.timeout(60_000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-ebpf-layout-"));
+    try {
+      const source = [
+        "#include <stdio.h>", "#include <stddef.h>", "#include <linux/types.h>", "#include <netinet/in.h>",
+        ...layouts.map((layout, i) => `typedef ${layout.c} s${i};`),
+        "int main(void) {",
+        ...layouts.map((layout, i) => `  printf("%zu %zu\\n", sizeof(s${i}), offsetof(s${i}, ${layout.lastOffset}));`),
+        "  return 0;", "}",
+      ].join("\n");
+      fs.writeFileSync(path.join(dir, "layout.c"), source);
+      execFileSync("gcc", ["-o", path.join(dir, "layout"), path.join(dir, "layout.c")]);
+      const measured = execFileSync(path.join(dir, "layout"), { encoding: "utf8" }).trim().split("\n").map((line) => line.split(" ").map(Number));
+      layouts.forEach((layout, i) => {
+        const [size, lastOffset] = measured[i]!;
+        assert.equal(fixedSize(layout.decl), size, `sizeof(${layout.c})`);
+        // The codec built at that size places the last field where C does.
+        const codec = makeCodec(layout.decl, size!);
+        const struct = (layout.decl as { struct: { name: string; type: CodecDecl }[] }).struct;
+        const last = struct[struct.length - 1]!;
+        const probe = last.type === "u8" || last.type === "u16" || last.type === "i64" ? 1 : undefined;
+        if (probe !== undefined) {
+          const bytes = codec.encode({ [last.name]: probe }, "v");
+          assert.equal(bytes.indexOf(1), lastOffset, `offsetof(${layout.c}, ${last.name})`);
+        }
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("declared offsets and sizes count; hex or string without a size imply nothing", () => {
+    assert.equal(fixedSize(S(["a", "u8", { offset: 4 }])), 5);
+    assert.equal(fixedSize(S(["a", "u32"], ["b", "u8", { offset: 12 }])), 16);
+    assert.equal(fixedSize(S(["a", "hex", { size: 3 }])), 3);
+    assert.equal(fixedSize(S(["a", "u8"], ["b", "hex"])), undefined);
+    // A nested struct given a larger size keeps it (trailing room).
+    assert.equal(fixedSize(S(["a", S(["x", "u8"]), { size: 4 }], ["b", "u8"])), 5);
+  });
+
+  it("checkSpec fills in valueSize from a struct, and an explicit valueSize overrides it", () => {
+    const base = { pinPath: "/sys/fs/bpf/t/m", mapType: "array", keyType: "u32", maxEntries: 2 };
+    const valueType = S(["enabled", "u8"], ["rateLimitPps", "u32"]);
+    assert.equal(checkSpec({ ...base, valueType }, { pinLocation: false }).valueSize, 8);
+    assert.equal(checkSpec({ ...base, valueType, valueSize: 16 }, { pinLocation: false }).valueSize, 16);
+    assert.throws(() => checkSpec({ ...base, valueType, valueSize: 4 }, { pinLocation: false }), /valueType\.struct\[1\]: field rateLimitPps \(offset 4, 4 bytes\) overflows the 4-byte struct/);
+  });
+
+  it("an unknown field type names the field and the codecs there are, and nothing follows from the failed codec", () => {
+    const input = {
+      pinPath: "/sys/fs/bpf/t/m", mapType: "hash", keyType: "u32", maxEntries: 4,
+      valueType: { struct: [{ name: "lock", type: "bpf_spin_lock" }, { name: "hits", type: "u64" }] },
+      contents: [{ key: 1, value: { hits: 5 } }, { key: "x", value: "nothex" }],
+    };
+    assert.throws(() => checkSpec(input, { pinLocation: false }), (error: unknown) => {
+      assert.ok(error instanceof SpecError);
+      assert.deepEqual(error.failures.map((failure) => `${failure.path}: ${failure.rule}`), [
+        `valueType.struct[0].type: "bpf_spin_lock" is not a codec; one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }`,
+        // The key codec is fine, so the keys are still checked.
+        `contents[1].key: "x" is not an integer (a number, or a decimal or 0x string)`,
+      ]);
+      return true;
+    });
+    // Not an object or a string: the value named, no "Invalid input".
+    assert.throws(() => checkSpec({ ...input, valueType: 5, contents: [] }, { pinLocation: false }), /^SpecError: valueType: 5 is not a codec; one of hex/);
+    assert.throws(() => makeCodec({ struct: [{ name: "a", type: { struct: [{ name: "b", type: "u33" }] } }] } as unknown as CodecDecl, 4, "valueType"),
+      /^CodecError: valueType\.struct\[0\]\.type\.struct\[0\]\.type: "u33" is not a codec; one of/);
   });
 });

@@ -280,10 +280,13 @@ describe("lifecycle core", function () {
       });
     }
 
-    it("a pinPath off bpffs passes checkSpec but createPinnedMap refuses it (NotBpffs) before touching the kernel", () => {
+    it("a pinPath off bpffs fails checkSpec, and createPinnedMap refuses it too (NotBpffs) before touching the kernel", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "not-bpffs-"));
       try {
-        const spec = check({ pinPath: `${dir}/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 });
+        const input = { pinPath: `${dir}/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 } as const;
+        assert.throws(() => check(input), /^SpecError: pinPath: .* is not on a bpffs mount/);
+        // A spec checked without the host (recorded state) still meets the pin layer's own check.
+        const spec = checkSpec(input, { pinLocation: false });
         const error = assertEbpf(() => createPinnedMap(spec), "NotBpffs");
         assert.match(error.message, /mount -t bpf/);
         assert.deepEqual(fs.readdirSync(dir), []);
@@ -761,8 +764,10 @@ describe("lifecycle core", function () {
         fs.symlinkSync(bpffs().dir("target"), `${tmp}/link`);
         const error = assertEbpf(() => checkPinLocation(`${tmp}/link/m`), "UnsafePath");
         assert.match(error.message, /symlink/);
-        const spec = check({ pinPath: `${tmp}/link/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 });
-        assertEbpf(() => createPinnedMap(spec), "UnsafePath");
+        const input = { pinPath: `${tmp}/link/m`, mapType: "hash", keySize: 4, valueSize: 4, maxEntries: 1 } as const;
+        assert.throws(() => check(input), /^SpecError: pinPath: .* passes through the symlink/);
+        // A spec checked without the host (recorded state) meets the pin layer's own refusal.
+        assertEbpf(() => createPinnedMap(checkSpec(input, { pinLocation: false })), "UnsafePath");
       } finally {
         fs.rmSync(tmp, { recursive: true });
       }

@@ -7,7 +7,8 @@ import {
   HostInfo, MapSpec, SpecError, canonicalContents, checkSpec, encodeContents, kernelAdjusted,
 } from "../provider/core/spec.js";
 
-const HOST: HostInfo = { possibleCpus: 2, kernelMaxCpus: 256, perfMaxStack: 127 };
+// Inputs alone: the pin path is not inspected on this host (see check-paths for that).
+const HOST: HostInfo = { possibleCpus: 2, kernelMaxCpus: 256, perfMaxStack: 127, pinLocation: false };
 const P = "/sys/fs/bpf/test/m";
 
 const check = (input: Record<string, unknown>): MapSpec => checkSpec({ pinPath: P, ...input }, HOST);
@@ -203,6 +204,21 @@ describe("spec", () => {
   });
 
   describe("per-type rules", () => {
+    it("freeze: refused where the table says it makes the map useless, naming the rule; accepted elsewhere", () => {
+      const refused = MAP_TYPE_NAMES.filter((type) => MAP_TYPES[type].freezeRefused !== undefined);
+      assert.deepEqual(refused, [
+        "perf_event_array", "stack_trace", "cgroup_array", "sockmap", "xskmap", "sockhash", "reuseport_sockarray", "ringbuf", "user_ringbuf", "arena",
+      ]);
+      fails({ mapType: "perf_event_array", freeze: true }, /^freeze: perf_event_array cannot be frozen: its values are fds that user space writes while programs run; a frozen map refuses every user-space write/);
+      fails({ mapType: "ringbuf", maxEntries: 4096, freeze: true }, /^freeze: ringbuf cannot be frozen: user space reads or writes it through a writable mmap, which the kernel refuses on a frozen map \(EPERM\)$/);
+      fails({ mapType: "stack_trace", valueSize: 8, maxEntries: 4, freeze: true }, /^freeze: stack_trace cannot be frozen: the kernel writes it/);
+      // freeze: false is always fine, and so is freeze on maps whose contents are declared.
+      assert.equal(check({ mapType: "perf_event_array", freeze: false }).freeze, false);
+      assert.equal(check({ mapType: "queue", valueSize: 4, maxEntries: 2, freeze: true, contents: [{ value: "00000001" }] }).freeze, true);
+      assert.equal(check({ mapType: "array", keyType: "u32", valueType: "u32", maxEntries: 2, freeze: true }).freeze, true);
+      assert.equal(check({ mapType: "bloom_filter", valueSize: 4, maxEntries: 2, freeze: true }).freeze, true);
+    });
+
     const cases: [string, Record<string, unknown>, RegExp][] = [
       ["hash key > 0", { mapType: "hash", keySize: 0, valueSize: 4, maxEntries: 1 }, /^keySize: hash needs key size ≥ 1, not 0$/],
       ["hash value > 0", { mapType: "hash", keySize: 4, valueSize: 0, maxEntries: 1 }, /^valueSize: hash needs value size ≥ 1, not 0$/],

@@ -10,6 +10,7 @@ import {
 import { FailureList, InputError, type Failure, type InputErrorMaker } from "./failures";
 import { MAP_TYPES, type MapTypeName, type SizeRule } from "./maptypes";
 import { checkNumaAndExtra, checkShape, hostOf, type HostInfo, type ResolvedShape, type ShapeContext } from "./rules";
+import { checkPinHost } from "./pinhost";
 import { parseInputs, type ContentEntry, type InnerMapSpec, type ParsedInput, type SpecFields } from "./schema";
 
 /** Every failure of a spec; the message has one `path: rule` line per failure (at most 100, then a count). */
@@ -118,8 +119,10 @@ function checkedSpec(fields: SpecFields, entries: EncodedEntry[], codecs: SpecCo
 /**
  * Validates PinnedMap inputs against the schemas and the kernel's per-type
  * rules, encodes every declared entry, and returns the checked spec (see
- * MapSpec). Pure apart from reading host facts (/sys, /proc, the page size)
- * and contentsFile. Work is linear in the input (n log n for sorting keys)
+ * MapSpec). Pure apart from reading host facts (/sys, /proc, the page size),
+ * contentsFile and, unless `hostInfo.pinLocation` is false, the pin path's
+ * directories (lstat and statfs only, see checkPinHost: a symlink on the way,
+ * a path off bpffs, or a dotted directory to create is a pinPath failure). Work is linear in the input (n log n for sorting keys)
  * and bounded by the kernel's limits: sizes are checked before anything is
  * encoded. Throws SpecError listing the failures (path and rule; at most
  * 100, then a count).
@@ -137,10 +140,23 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const { values: inputs, given } = parsed;
   if (!given.has("pinPath")) failures.add("pinPath", "is required");
   if (!given.has("mapType")) failures.add("mapType", "is required");
+  // Host facts of the pin path, read-only: before anything is created, a
+  // path that cannot work is refused here (and so at preview).
+  if (inputs.pinPath !== undefined && hostInfo.pinLocation !== false) {
+    const issue = checkPinHost(inputs.pinPath);
+    if (issue) failures.add("pinPath", `${inputs.pinPath}: ${issue.rule}`);
+  }
   const type = inputs.mapType;
   if (type === undefined) return stop();
 
-  const context: ShapeContext = { base: "", given, numaNode: inputs.numaNode, host, failures };
+  // A codec that failed its own check implies no size, yet its size is not
+  // "required" as well; and no contents are checked against a stand-in codec
+  // (codecsFor): one failure for one mistake.
+  const failedCodec = (name: "keyType" | "valueType") => given.has(name) && inputs[name] === undefined;
+  const givenForRules = new Set(given);
+  if (failedCodec("keyType")) givenForRules.add("keySize");
+  if (failedCodec("valueType")) givenForRules.add("valueSize");
+  const context: ShapeContext = { base: "", given: givenForRules, numaNode: inputs.numaNode, host, failures };
   const typeInfo = MAP_TYPES[type];
   const shape = checkShape({
     mapType: type,
@@ -151,8 +167,14 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   }, context);
   if (!shape) return stop();
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
+  if (inputs.freeze && typeInfo.freezeRefused) failures.add("freeze", `${type} cannot be frozen: ${typeInfo.freezeRefused}`);
   const innerMap = checkInnerMap(type, inputs, context);
-  const codecs = codecsFor(type, inputs, shape, host.cpus(), failures);
+  const built = codecsFor(type, inputs, shape, host.cpus(), failures);
+  const codecs: SpecCodecs = {
+    ...built,
+    ...(failedCodec("keyType") && { key: undefined }),
+    ...(failedCodec("valueType") && { value: undefined }),
+  };
   const { contents, pathOf } = declaredContents(inputs, failures);
   const entries = encodeEntries(contents, { mapType: type, ...shape }, codecs, pathOf, failures);
   failures.throwIfAny(specError);

@@ -59,13 +59,70 @@ export const StructFieldSchema: z.ZodType<StructFieldDecl> = z.lazy(() =>
  */
 export const CodecSchema: z.ZodType<CodecDecl> = z.lazy(() =>
   z.union([
-    z.enum(SCALAR_CODECS, { error: `a codec is one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }` }),
+    z.enum(SCALAR_CODECS, { error: (issue) => notACodec(issue.input) }),
     z.strictObject({
-      struct: z.array(StructFieldSchema).min(1, { error: "a struct has at least one field" })
+      struct: z.array(StructFieldSchema, { error: "must be an array of fields { name, type, offset?, size? }" })
+        .min(1, { error: "a struct has at least one field" })
         .refine((fs) => new Set(fs.map((f) => f.name)).size === fs.length, { error: "struct field names must be unique" }),
     }),
   ]),
 );
+
+/** The rule for a value that is no codec declaration, naming the value and the codecs there are. */
+export function notACodec(value: unknown): string {
+  return `${echo(value)} is not a codec; one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }`;
+}
+
+/** One problem of a codec declaration: the path below it and the rule. */
+export interface CodecIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+// The value at `path` below `root` (own properties only).
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (typeof node !== "object" || node === null || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+// zod reports a union that failed as every branch's failures, nested at
+// each level of a struct. Only the branch the value means applies: a string
+// is a codec name, an object a struct; anything else is no codec at all.
+function flattenIssues(issues: readonly z.core.$ZodIssue[], root: unknown, base: (string | number)[], out: CodecIssue[]): void {
+  for (const issue of issues) {
+    const path = [...base, ...(issue.path as (string | number)[])];
+    if (issue.code !== "invalid_union") {
+      out.push({ path, message: issue.message });
+      continue;
+    }
+    const value = valueAt(root, path);
+    const branch = typeof value === "string" ? 0 : typeof value === "object" && value !== null && !Array.isArray(value) ? 1 : undefined;
+    const chosen = branch === undefined ? undefined : issue.errors[branch];
+    if (chosen === undefined) out.push({ path, message: notACodec(value) });
+    else flattenIssues(chosen, root, path, out);
+  }
+}
+
+/**
+ * Checks an untrusted codec declaration against CodecSchema (its nesting
+ * first, see codecNestingIssue) and returns every problem with its path
+ * below the declaration, each naming the value and the rule, e.g.
+ * `struct[0].type: "bpf_spin_lock" is not a codec; one of hex, …`. Returns
+ * the parsed declaration when there are none.
+ */
+export function parseCodec(decl: unknown): { decl: CodecDecl; issues?: undefined } | { decl?: undefined; issues: CodecIssue[] } {
+  const nesting = codecNestingIssue(decl);
+  if (nesting) return { issues: [{ path: nesting.path, message: nesting.rule }] };
+  const parsed = CodecSchema.safeParse(decl);
+  if (parsed.success) return { decl: parsed.data };
+  const issues: CodecIssue[] = [];
+  flattenIssues(parsed.error.issues, decl, [], issues);
+  return { issues };
+}
 
 /**
  * Walks the struct arrays of an untrusted declaration without recursion (a
@@ -181,7 +238,7 @@ interface IntSpec {
 }
 
 /** What each scalar codec is: its implied byte size (none for hex and string) and, for integers, their layout. */
-const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; readonly int?: IntSpec } } = {
+const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; readonly align?: number; readonly int?: IntSpec } } = {
   hex: {},
   string: {},
   u8: { size: 1, int: { bytes: 1, signed: false, be: false } },
@@ -195,11 +252,12 @@ const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; r
   u16be: { size: 2, int: { bytes: 2, signed: false, be: true } },
   u32be: { size: 4, int: { bytes: 4, signed: false, be: true } },
   u64be: { size: 8, int: { bytes: 8, signed: false, be: true } },
-  ipv4: { size: 4 },
-  ipv6: { size: 16 },
-  mac: { size: 6 },
-  lpm_ipv4: { size: 8 },
-  lpm_ipv6: { size: 20 },
+  // Alignment as C declares them: __be32, struct in6_addr (u32 words), u8[6], struct bpf_lpm_trie_key (u32 first).
+  ipv4: { size: 4, align: 4 },
+  ipv6: { size: 16, align: 4 },
+  mac: { size: 6, align: 1 },
+  lpm_ipv4: { size: 8, align: 4 },
+  lpm_ipv6: { size: 20, align: 4 },
 };
 
 // Own properties only: "constructor" or "__proto__" is no codec name.
@@ -471,6 +529,8 @@ const alignUp = (offset: number, align: number): number => Math.ceil(offset / al
 // A field's byte size: implied by a fixed-size type (a declared size must
 // agree), else declared. Undefined (with a failure) when neither.
 function fieldSize(field: StructFieldDecl, fieldPath: string, failures: FailureList): number | undefined {
+  // A nested struct's declared size overrides its layout's (trailing room); its fields must fit.
+  if (typeof field.type !== "string" && field.size !== undefined) return field.size;
   const implied = fixedSize(field.type);
   if (implied === undefined) {
     if (field.size === undefined) failures.add(`${fieldPath}.size`, `a ${typeof field.type === "string" ? field.type : "struct"} field needs a size`);
@@ -600,9 +660,32 @@ function structCodec(fields: readonly StructFieldDecl[], size: number, path: str
   return fieldsCodec(laid, size);
 }
 
-/** Returns the size a codec implies (u32: 4, mac: 6, lpm_ipv4: 8, …), or undefined for hex, string and struct. */
+// A declaration's C alignment: an integer's own size, a struct's largest member's, 1 for bytes.
+function alignOf(decl: CodecDecl): number {
+  if (typeof decl === "string") return isScalarName(decl) ? SCALARS[decl].align ?? SCALARS[decl].int?.bytes ?? 1 : 1;
+  return Math.max(1, ...decl.struct.map((field) => alignOf(field.type)));
+}
+
+/**
+ * Returns the size a codec implies (u32: 4, mac: 6, lpm_ipv4: 8, …), or
+ * undefined for hex and string. A struct implies its C layout's size: each
+ * field at its declared offset or the next offset its alignment allows,
+ * the whole padded to its largest member's alignment (`{ u8, u32 }` is 8);
+ * undefined when a field's size is not implied (hex or string without a
+ * declared size). Expects a declaration that passed CodecSchema.
+ */
 export function fixedSize(decl: CodecDecl): number | undefined {
-  return typeof decl === "string" && isScalarName(decl) ? SCALARS[decl].size : undefined;
+  if (typeof decl === "string") return isScalarName(decl) ? SCALARS[decl].size : undefined;
+  let end = 0;
+  let extent = 0;
+  for (const field of decl.struct) {
+    const bytes = typeof field.type === "string" || field.size === undefined ? fixedSize(field.type) ?? field.size : field.size;
+    if (bytes === undefined) return undefined;
+    const offset = field.offset ?? alignUp(end, alignOf(field.type));
+    end = offset + bytes;
+    extent = Math.max(extent, end);
+  }
+  return alignUp(extent, alignOf(decl));
 }
 
 /**
@@ -617,12 +700,10 @@ export function makeCodec(decl: CodecDecl, size: number, path = ""): Codec {
     // Callers normally pass a declaration checked by CodecSchema; check it
     // anyway (once, here: nested structs are then built without re-parsing),
     // its nesting first, so that the recursive schema never overflows the stack.
-    const nesting = codecNestingIssue(decl);
-    if (nesting) fail(joinPath(path, nesting.path) || "codec", nesting.rule);
-    const parsed = CodecSchema.safeParse(decl);
-    if (!parsed.success) {
+    const { issues } = parseCodec(decl);
+    if (issues) {
       const failures = new FailureList();
-      for (const issue of parsed.error.issues) failures.add(joinPath(path, issue.path) || "codec", issue.message);
+      for (const issue of issues) failures.add(joinPath(path, issue.path) || "codec", issue.message);
       failures.throwIfAny(codecError);
     }
   }

@@ -16,7 +16,7 @@ import {
 import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { checkedPartsOf, type MapSpec } from "./checked";
-import type { ContentEntry, InnerMapSpec } from "./schema";
+import { defaultMapName, type ContentEntry, type InnerMapSpec } from "./schema";
 import { type MapFd, type MapInfo } from "../../native";
 
 /** What read-back reports about a managed map. */
@@ -50,16 +50,21 @@ export type Warn = (message: string) => void;
 
 const noWarn: Warn = () => undefined;
 
-/** The BPF_MAP_CREATE view of a checked spec (or inner template). */
-export function kernelSpecOf(spec: MapSpec | InnerMapSpec): KernelMapSpec {
+/**
+ * The BPF_MAP_CREATE view of a checked spec (or inner template). An
+ * undeclared name is `liveName` (the name of the map a new one replaces)
+ * when that is not empty, else the pin's file name (defaultMapName).
+ */
+export function kernelSpecOf(spec: MapSpec | InnerMapSpec, liveName?: string): KernelMapSpec {
   const full = spec as Partial<MapSpec>;
+  const name = full.name || liveName || (full.pinPath === undefined ? undefined : defaultMapName(full.pinPath));
   return {
     mapType: MAP_TYPES[spec.mapType].id,
     keySize: spec.keySize,
     valueSize: spec.valueSize,
     maxEntries: spec.maxEntries,
     mapFlags: flagsToMask(spec.flags),
-    name: full.name || undefined,
+    name: name || undefined,
     numaNode: full.numaNode,
     mapExtra: full.mapExtra ? BigInt(full.mapExtra) : undefined,
     inner: full.innerMap ? kernelSpecOf(full.innerMap) : undefined,
@@ -200,7 +205,7 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buf
       entries = [...carried, ...entries];
     }
   }
-  return { map: buildMap(kernelSpecOf(spec), entries, spec.freeze, spec.pinPath), entries };
+  return { map: buildMap(kernelSpecOf(spec, carryFrom?.info.name), entries, spec.freeze, spec.pinPath), entries };
 }
 
 /**
@@ -292,10 +297,13 @@ const ABI_INPUTS = ["mapType", "keySize", "valueSize", "maxEntries", "flags", "n
 /**
  * Why an update needs a new kernel map; empty when it can happen in place.
  * `contentsChanged`, when the caller knows it, saves comparing the contents.
+ * An undeclared name is whatever the live map's is: it never needs a new
+ * map, and neither does a declared one equal to `liveName` (when known).
  */
-export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChanged?: boolean): string[] {
+export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChanged?: boolean, liveName?: string): string[] {
   const reasons: string[] = [];
   for (const field of ABI_INPUTS) {
+    if (field === "name" && (newSpec.name === "" || newSpec.name === liveName)) continue;
     if (JSON.stringify(oldSpec[field] ?? null) !== JSON.stringify(newSpec[field] ?? null)) {
       reasons.push(`${field} changed`);
     }
@@ -350,7 +358,7 @@ export function updatePinnedMap(
     if (current.info.id !== ownedMapId && !recoverInterruptedSwap(oldSpec.pinPath, ownedMapId, current.info.id)) {
       throw new EbpfError("ForeignPin", `${oldSpec.pinPath} now holds map ${current.info.id}, not map ${ownedMapId} that this resource manages; refresh to see it, or remove that pin`);
     }
-    const reasons = recreateReasons(oldSpec, newSpec, contentsChanged);
+    const reasons = recreateReasons(oldSpec, newSpec, contentsChanged, current.info.name);
     const drift = compareAbi(newSpec, current.info);
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {

@@ -147,6 +147,12 @@ export interface MapTypeInfo {
   readonly kvLimit?: boolean;
   /** Flags the kernel adds by itself (reported in map_flags). */
   readonly kernelFlags?: readonly MapFlagName[];
+  /**
+   * Why `freeze` is refused for this type, where freezing makes the map
+   * useless (the kernel accepts BPF_MAP_FREEZE for every type here, measured
+   * on 6.18; it then refuses every user-space write and writable mmap).
+   */
+  readonly freezeRefused?: string;
   /** A short statement of the type's rules, for documentation and errors. */
   readonly rules: string;
   readonly contents?: ContentsRule;
@@ -163,6 +169,10 @@ const ARRAY_VALUE_MAX = 0x7fffffff;
 // measured: percpu value 32768 ok, 32769 E2BIG (PCPU_MIN_UNIT_SIZE).
 const PCPU_MAX = 32768;
 const needs = (what: string): ContentsRule => ({ kind: "none", reason: `its values are ${what}, which a declaration cannot carry` });
+// measured on 6.18: BPF_MAP_FREEZE succeeds on perf_event_array, ringbuf, user_ringbuf, stack_trace, sockmap,
+// cgroup_array and queue; a frozen map then refuses user-space updates (EPERM) and writable mmaps (EPERM).
+const FD_FREEZE = "its values are fds that user space writes while programs run; a frozen map refuses every user-space write, so it could never be given one";
+const STREAM_FREEZE = "user space reads or writes it through a writable mmap, which the kernel refuses on a frozen map (EPERM)";
 
 const TABLE = {
   hash: {
@@ -182,6 +192,7 @@ const TABLE = {
   perf_event_array: {
     id: 4, key: { fixed: 4 }, value: { fixed: 4 }, entries: { min: 1, defaultCpus: true }, numa: true,
     flags: ["preserve_elems"], contents: needs("perf event fds"),
+    freezeRefused: FD_FREEZE,
     rules: "key 4, value 4; max_entries > 0 (the kernel has no default: the possible CPU count is filled in)",
   },
   percpu_hash: {
@@ -197,11 +208,13 @@ const TABLE = {
   stack_trace: {
     id: 7, key: { fixed: 4 }, value: { min: 8 }, entries: { min: 1 }, numa: true,
     flags: ["stack_build_id"], contents: { kind: "none", reason: "it is written by the kernel (user space updates are EINVAL)" },
+    freezeRefused: "the kernel writes it; freezing would only stop user space from deleting traces it has read",
     rules: "key 4; value a multiple of 8 (32 with stack_build_id) up to perf_event_max_stack frames (127: 1016, or 4064 with stack_build_id)",
   },
   cgroup_array: {
     id: 8, key: { fixed: 4 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true,
-    contents: needs("cgroup fds"), rules: "key 4, value 4 (cgroup fds)",
+    contents: needs("cgroup fds"), freezeRefused: FD_FREEZE,
+    rules: "key 4, value 4 (cgroup fds)",
   },
   lru_hash: {
     id: 9, batch: true, dumpable: true, kvLimit: true, key: { min: 1 }, value: { min: 1 }, entries: { min: 1 }, numa: true,
@@ -237,7 +250,8 @@ const TABLE = {
   },
   sockmap: {
     id: 15, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
-    contents: needs("socket fds"), rules: "key 4; value 4 or 8 (socket fds)",
+    contents: needs("socket fds"), freezeRefused: FD_FREEZE,
+    rules: "key 4; value 4 or 8 (socket fds)",
   },
   cpumap: {
     // measured: max_entries 256 ok, 257 EINVAL with NR_CPUS 256 (kernel_max 255).
@@ -247,19 +261,22 @@ const TABLE = {
   },
   xskmap: {
     id: 17, key: { fixed: 4 }, value: { fixed: 4 }, entries: { min: 1 }, numa: true,
-    contents: needs("AF_XDP socket fds"), rules: "key 4, value 4 (AF_XDP socket fds)",
+    contents: needs("AF_XDP socket fds"), freezeRefused: FD_FREEZE,
+    rules: "key 4, value 4 (AF_XDP socket fds)",
   },
   sockhash: {
     // measured: key 512 ok, 513 EINVAL.
     id: 18, key: { min: 1, max: 512 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
-    contents: needs("socket fds"), rules: "key 1..512; value 4 or 8 (socket fds)",
+    contents: needs("socket fds"), freezeRefused: FD_FREEZE,
+    rules: "key 1..512; value 4 or 8 (socket fds)",
   },
   cgroup_storage: {
     id: 19, unsupported: "its entries exist only for programs attached to cgroups (needs a program)", rules: "",
   },
   reuseport_sockarray: {
     id: 20, key: { fixed: 4 }, value: { oneOf: [4, 8], default: 4 }, entries: { min: 1 }, numa: true,
-    flags: [...PROG], contents: needs("socket fds"), rules: "key 4; value 4 or 8 (socket fds)",
+    flags: [...PROG], contents: needs("socket fds"), freezeRefused: FD_FREEZE,
+    rules: "key 4; value 4 or 8 (socket fds)",
   },
   percpu_cgroup_storage: {
     id: 21, perCpu: true, unsupported: "its entries exist only for programs attached to cgroups (needs a program)", rules: "",
@@ -267,12 +284,12 @@ const TABLE = {
   queue: {
     id: 22, keyless: true, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
     flags: [...PROG], contents: { kind: "values", limit: true },
-    rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order`,
+    rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order; frozen, user space can only peek (BPF programs still push and pop)`,
   },
   stack: {
     id: 23, keyless: true, key: { fixed: 0 }, value: { min: 1, max: KMALLOC_MAX }, entries: { min: 1 }, numa: true,
     flags: [...PROG], contents: { kind: "values", limit: true },
-    rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order`,
+    rules: `key size 0; value 1..${KMALLOC_MAX}; entries have only values, pushed in order; frozen, user space can only peek (BPF programs still push and pop)`,
   },
   sk_storage: { id: 24, unsupported: "it needs BTF (and sockets)", rules: "" },
   devmap_hash: {
@@ -284,6 +301,7 @@ const TABLE = {
   ringbuf: {
     id: 27, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: "page", pagePowerOfTwo: true }, numa: true,
     flags: [], contents: { kind: "none", reason: "it is a stream, not key/value storage" },
+    freezeRefused: STREAM_FREEZE,
     rules: "key and value 0; max_entries a power of two and a multiple of the page size; no flags",
   },
   inode_storage: { id: 28, unsupported: "it needs BTF", rules: "" },
@@ -296,6 +314,7 @@ const TABLE = {
   user_ringbuf: {
     id: 31, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: "page", pagePowerOfTwo: true }, numa: true,
     flags: [], contents: { kind: "none", reason: "it is a stream, not key/value storage" },
+    freezeRefused: STREAM_FREEZE,
     rules: "key and value 0; max_entries a power of two and a multiple of the page size; no flags",
   },
   cgrp_storage: { id: 32, unsupported: "it needs BTF", rules: "" },
@@ -304,6 +323,7 @@ const TABLE = {
     id: 33, key: { fixed: 0 }, value: { fixed: 0 }, entries: { min: 1, max: 1 << 20 },
     flags: ["mmapable", "segv_on_fault", "no_user_conv"], requiredFlags: ["mmapable"], mapExtra: "arena_address",
     contents: { kind: "none", reason: "it is memory pages, not key/value storage" },
+    freezeRefused: STREAM_FREEZE,
     rules: "key and value 0; mmapable required; max_entries in pages (≤ 1048576, 4 GiB); mapExtra a page-aligned user address or 0; no numa_node",
   },
 } as const satisfies Record<string, MapTypeInfo>;

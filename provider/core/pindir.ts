@@ -21,6 +21,16 @@ export const DIRECTORY_HINTS: Record<string, string> = {
   ENOTDIR: "a component of the path is not a directory (it changed since the path was checked)",
 };
 
+/** Why bpffs refuses a name: not privileges. */
+export const DOTTED_NAME_HINT = "bpffs refuses names containing \".\" (EPERM, even for root); choose a name without dots";
+
+// mkdir in bpffs: dotted names are refused before the call, so EPERM there
+// is the privilege it says (CAP_SYS_ADMIN-less user namespaces, LSMs).
+const MKDIR_HINTS: Record<string, string> = {
+  ...DIRECTORY_HINTS,
+  EPERM: "the directory cannot be created here: bpffs refuses names with \".\", and an LSM or a mount without write access refuses others; check the directory's mount and mode",
+};
+
 /** The verified directory of a pin, the pin's name in it, and the directories the walk created. */
 export interface PinParent {
   dir: DirFd;
@@ -53,7 +63,7 @@ export function openPinParent(pinPath: string, options: { create: boolean; mode?
   let dir = DirFd.root();
   const created: string[] = [];
   try {
-    for (const part of components) {
+    for (const [index, part] of components.entries()) {
       const next = path.join(dir.path, part);
       let child: DirFd | undefined;
       try {
@@ -65,11 +75,17 @@ export function openPinParent(pinPath: string, options: { create: boolean; mode?
         if (!onBpffs(dir)) {
           throw new EbpfError("NotBpffs", `cannot create ${next}: its parent is not on a bpffs mount; ${MOUNT_HINT}`);
         }
+        // Every directory still to make is named before the first is made, so
+        // a path that would fail further down leaves nothing behind.
+        const dotted = components.slice(index).find((name) => name.includes("."));
+        if (dotted !== undefined) {
+          throw new EbpfError("UnsafePath", `pinPath ${pinPath}: cannot create the directory ${JSON.stringify(dotted)}: ${DOTTED_NAME_HINT}`);
+        }
         try {
           dir.mkdir(part, options.mode ?? 0o700);
           created.push(next);
         } catch (error) {
-          if (!hasErrno(error, "EEXIST")) throw kernelError("create directory", next, error, {}, DIRECTORY_HINTS);
+          if (!hasErrno(error, "EEXIST")) throw kernelError("create directory", next, error, {}, MKDIR_HINTS);
         }
         try {
           child = dir.openDir(part);

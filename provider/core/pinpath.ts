@@ -1,6 +1,7 @@
 // The pin path rule of check: what a pinPath (or an inner map's pin path)
-// must look like before anything touches the filesystem. The pin layer
-// (pins.ts) checks what only the filesystem can tell (symlinks, bpffs).
+// must look like before anything touches the filesystem. What only the host
+// can tell (symlinks, bpffs, dotted directories still to create) is
+// pinhost.ts's, which checkSpec and the pin layer (pins.ts) both run.
 import * as posix from "node:path/posix";
 import { z } from "zod";
 
@@ -34,9 +35,9 @@ const PATH_BYTES_MAX = 4095;
  * staging name beside it (STAGING_SUFFIX_MAX more bytes) is still a valid
  * name and path. Directories above the pin are checked for dots only under
  * /sys/fs/bpf, where they are certainly bpffs; elsewhere the mount point may
- * legitimately sit below a dotted directory (mktemp -d makes /tmp/tmp.XXXX),
- * and the pin layer checks the directories it creates. Symlinks and the
- * bpffs magic are checked by the pin layer too.
+ * legitimately sit below a dotted directory (mktemp -d makes /tmp/tmp.XXXX);
+ * checkPinHost (pinhost.ts) refuses dotted directories that would be created
+ * in bpffs, symlinks, and paths off bpffs.
  */
 export const PinPathSchema = z.string({ error: "must be a string" }).superRefine((p, ctx) => pinPathRule(p, ctx, true));
 

@@ -12,11 +12,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import {
-  isOnBpffs, NotAMapError, openPinnedMap, RENAME_EXCHANGE, RENAME_NOREPLACE, type DirFd, type MapFd,
+  NotAMapError, openPinnedMap, RENAME_EXCHANGE, RENAME_NOREPLACE, type DirFd, type MapFd,
 } from "../../native";
 import { EbpfError, hasErrno, isEbpfError, kernelError } from "./errors";
 import { faultPoint } from "./faults";
-import { DIRECTORY_HINTS, MOUNT_HINT, openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+import { DIRECTORY_HINTS, openPinParent, removeEmptyDirectories, type PinParent } from "./pindir";
+import { checkPinHost } from "./pinhost";
 import { PinPathSchema } from "./pinpath";
 import { valueLayout } from "./maptypes";
 import {
@@ -29,6 +30,13 @@ export {
   describeContent, inspectPin, removeStaleStagingPins, removeStaleStagingPinsIn, stagingName, type PinContent,
 } from "./staging";
 
+// Pinning as root into a verified bpffs directory: the staging name has no
+// dots, so EPERM is not bpffs's dotted-name rule; say what else it can be.
+const PIN_HINTS: Record<string, string> = {
+  ...DIRECTORY_HINTS,
+  EPERM: "the pin was refused: without CAP_BPF (or CAP_SYS_ADMIN) pinning is not allowed, and bpffs refuses names containing \".\"",
+};
+
 /** Ownership and mode applied to a pin file. */
 export interface PinPermissions {
   mode?: number;
@@ -40,7 +48,8 @@ export interface PinPermissions {
  * Checks that `pinPath` is a safe place for a pin and returns it: no NUL,
  * absolute, already normalized, no `..` or dotted or empty component, not in
  * the staging namespace, short enough for its staging name, no symlink on
- * the way, and inside a bpffs mount (the nearest existing ancestor is bpffs).
+ * the way, inside a bpffs mount (the nearest existing ancestor is bpffs), and
+ * no dotted directory to create (see checkPinHost, which checkSpec runs too).
  * Throws EbpfError "UnsafePath" or "NotBpffs" (or "Permission"/"Kernel" when
  * a directory cannot be inspected). Touches nothing.
  */
@@ -58,35 +67,9 @@ export function checkPinLocation(pinPath: string): string {
   }
   const rule = PinPathSchema.safeParse(pinPath);
   if (!rule.success) throw new EbpfError("UnsafePath", `pinPath ${pinPath}: ${rule.error.issues[0]!.message}`);
-  let current = "/";
-  let nearestExisting = "/";
-  for (const part of components) {
-    current = path.join(current, part);
-    let stat: fs.Stats;
-    try {
-      stat = fs.lstatSync(current);
-    } catch (error) {
-      if (hasErrno(error, "ENOENT")) break;
-      throw kernelError("inspect", current, error, {}, DIRECTORY_HINTS);
-    }
-    if (stat.isSymbolicLink()) {
-      throw new EbpfError("UnsafePath", `pinPath ${pinPath} passes through the symlink ${current}; use the real path`);
-    }
-    if (current !== pinPath && !stat.isDirectory()) {
-      throw new EbpfError("UnsafePath", `pinPath ${pinPath}: ${current} is not a directory`);
-    }
-    nearestExisting = current;
-  }
-  const directory = nearestExisting === pinPath ? path.dirname(pinPath) : nearestExisting;
-  let onBpffs: boolean;
-  try {
-    onBpffs = isOnBpffs(directory);
-  } catch (error) {
-    throw kernelError("inspect the filesystem of", directory, error, {}, DIRECTORY_HINTS);
-  }
-  if (!onBpffs) {
-    throw new EbpfError("NotBpffs", `pinPath ${pinPath}: ${directory} is not on a bpffs mount; ${MOUNT_HINT}`);
-  }
+  const issue = checkPinHost(pinPath);
+  if (issue?.failure) throw kernelError(issue.failure.operation, issue.failure.path, issue.failure.error, {}, DIRECTORY_HINTS);
+  if (issue) throw new EbpfError(issue.kind, `pinPath ${pinPath}: ${issue.rule}`);
   return pinPath;
 }
 
@@ -166,7 +149,7 @@ export function pinInto(
     try {
       dir.pin(map, staging);
     } catch (error) {
-      throw kernelError("pin", path.join(dir.path, staging), error, {}, DIRECTORY_HINTS);
+      throw kernelError("pin", path.join(dir.path, staging), error, {}, PIN_HINTS);
     }
     let exchanged = false;
     try {

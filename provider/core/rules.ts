@@ -18,6 +18,13 @@ export interface HostInfo {
   perfMaxStack?: number;
   /** The page size (ringbuf sizes, arena addresses). */
   pageSize?: number;
+  /**
+   * Whether checkSpec inspects the pin path on this host (symlinks, bpffs,
+   * directories to create; see checkPinHost). Default true: check and create
+   * of new inputs. Pass false for recorded state (a refresh or destroy of a
+   * map whose bpffs is gone must still run) and for checks of inputs alone.
+   */
+  pinLocation?: boolean;
 }
 
 function perfMaxStack(): number {

@@ -2,7 +2,7 @@
 // the input types, their shape validation and its error text, and the
 // property-by-property parse that check starts with.
 import { z } from "zod";
-import { CodecSchema, codecNestingIssue, type CodecDecl } from "./codecs";
+import { CodecSchema, parseCodec, type CodecDecl } from "./codecs";
 import { FailureList, MAX_REPORTED_FAILURES } from "./failures";
 import { MAP_FLAG_NAMES, MAP_TYPE_NAMES, type MapFlagName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
@@ -18,6 +18,21 @@ export const MapNameSchema = z
   .string({ error: "must be a string" })
   .regex(/^[A-Za-z0-9_.]*$/, { error: "may only contain [A-Za-z0-9_.]" })
   .max(15, { error: "is longer than 15 characters (the kernel keeps 16 bytes with the NUL)" });
+
+/** How many characters of a name the kernel keeps (BPF_OBJ_NAME_LEN less the NUL). */
+export const MAP_NAME_MAX = 15;
+
+/**
+ * The kernel name a map gets when none is declared: its pin's file name, cut
+ * to MAP_NAME_MAX characters as libbpf cuts its map names, so that a libbpf
+ * object pinning by name finds it again (libbpf renames its map to the
+ * kernel's name when it reuses a pinned map). Undefined when the file name
+ * has characters a map name cannot have (the map then has no name).
+ */
+export function defaultMapName(pinPath: string): string | undefined {
+  const name = pinPath.slice(pinPath.lastIndexOf("/") + 1).slice(0, MAP_NAME_MAX);
+  return /^[A-Za-z0-9_.]+$/.test(name) ? name : undefined;
+}
 
 /** A map type name (bpftool's spelling). */
 export const MapTypeSchema = z.enum(MAP_TYPE_NAMES, { error: `must be one of ${MAP_TYPE_NAMES.join(", ")}` });
@@ -180,9 +195,11 @@ export function parseInputs(raw: unknown, failures: FailureList): ParsedInputs |
     }
     if (value === undefined) continue;
     given.add(name);
-    const nesting = name === "keyType" || name === "valueType" ? codecNestingIssue(value) : undefined;
-    if (nesting) {
-      failures.add(joinPath(name, nesting.path), nesting.rule);
+    if (name === "keyType" || name === "valueType") {
+      // Codecs have their own parse: it names the one failing field and rule, not every union branch.
+      const codec = parseCodec(value);
+      if (codec.decl !== undefined) values[name] = codec.decl;
+      else for (const issue of codec.issues) failures.add(joinPath(name, issue.path), issue.message);
       continue;
     }
     const result = (shape[name as keyof typeof shape] as z.ZodType).safeParse(value);
