@@ -61,8 +61,8 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
   /** Value codec (default hex). */
   declare public readonly valueType: pulumi.Output<CodecDecl | undefined>;
-  /** Declared entries in canonical notation and order; after a refresh, the live ones. Absent with contentsFile. */
-  declare public readonly contents: pulumi.Output<ContentEntry[] | undefined>;
+  /** Declared entries in canonical notation, keyed by key (queue, stack, bloom filter: an array in push order); after a refresh, the live ones. Absent with contentsFile. */
+  declare public readonly contents: pulumi.Output<ContentEntry[] | Record<string, unknown> | undefined>;
   /** The JSON Lines file the entries come from, when given instead of contents. */
   declare public readonly contentsFile: pulumi.Output<string | undefined>;
   /** With contentsFile: the digest of its entries (after a refresh, of the live ones), kept in state instead of them. */

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { checkSpec, SpecError } from "../provider/core";
+import { checkSpec as checkSpecOnHost, SpecError } from "../provider/core";
 import { deleteU32, dumpU32, mapShow, updateU32 } from "./fixtures/bpftool";
 import { usePulumiStack, REPO_ROOT } from "./fixtures/pulumi";
 
@@ -53,7 +53,9 @@ describe("contentsFile", function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   describe("check", () => {
+    // The file rules, without the host: the pin path is never touched here.
     const base = { pinPath: "/sys/fs/bpf/x/m", mapType: "hash", keyType: "u32", valueType: "u8", maxEntries: 8 };
+    const checkSpec = (input: Record<string, unknown>) => checkSpecOnHost(input, { pinLocation: false });
 
     it("reads the entries of a JSON Lines file, skipping blank lines", () => {
       const file = path.join(tmp, "ok.jsonl");

@@ -40,7 +40,12 @@ async function checkedInputs(news: Props): Promise<Props> {
 }
 
 describe("dynamic provider: check refuses unknown properties", function () {
-  const base = { pinPath: "/sys/fs/bpf/x/m", mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 8 };
+  // Check looks at the host too: the pin path lies in a private bpffs.
+  const bpffs = usePrivateBpffs();
+  const base = { pinPath: "", mapType: "hash", keyType: "u32", valueType: "u32", maxEntries: 8 };
+  before(() => {
+    base.pinPath = path.join(bpffs().dir("check"), "m");
+  });
 
   it("refuses a misspelled input (contentPolicy) instead of running the map in exact mode", async () => {
     const result = await provider.check({}, { ...base, contentPolicy: "merge", contents: [], ...SERIALIZED_PROVIDER });

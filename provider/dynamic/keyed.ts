@@ -63,7 +63,7 @@ export function keyedForm(mapType: unknown, contents: unknown): unknown {
  */
 function keyCodecOf(props: Record<string, unknown>): Codec | undefined {
   try {
-    return checkSpec({ ...props, contents: [], contentsFile: undefined }).codecs.key;
+    return checkSpec({ ...props, contents: [], contentsFile: undefined }, { pinLocation: false }).codecs.key;
   } catch (error) {
     if (error instanceof SpecError) return undefined;
     throw error;

@@ -4,7 +4,7 @@
 // state (a contents file's digest and, in merge mode, its managed keys).
 import {
   canonicalContents, checkSpec, PinnedMapSpecInputSchema, compareAbi, contentsAreObservable, declaredDigest, encodeContents, packKeys, SpecError, unpackKeys,
-  type MapObservation, type MapSpec, type Observed,
+  type HostInfo, type MapObservation, type MapSpec, type Observed,
 } from "../core";
 import { arrayForm, comparableContents, keyedForm } from "./keyed";
 
@@ -44,6 +44,13 @@ export const CREATED_DIRECTORIES_PROPERTY = "createdDirectories";
 
 /** The properties a user declares (the core's input schema); everything else in state is outputs or records. */
 const INPUT_PROPERTIES = new Set(Object.keys(PinnedMapSpecInputSchema.shape));
+
+/**
+ * How recorded state is checked: by the input rules only, not against the
+ * host (a pin path whose bpffs is gone must still refresh as "gone" and
+ * destroy; new inputs were checked against the host by check).
+ */
+const RECORDED: HostInfo = { pinLocation: false };
 
 /** The user's properties among check's news: everything but the serialized provider. */
 export function declaredInputsOf(news: Record<string, unknown>): Record<string, unknown> {
@@ -93,7 +100,7 @@ export function specOf(props: Record<string, unknown>): MapSpec {
 
 /** The spec of a property bag without its contents: all that ABI decisions need, at a fraction of the cost. */
 export function specWithoutContents(props: Record<string, unknown>): MapSpec {
-  return checkSpec({ ...specInputsOf(props), contents: [], contentsFile: undefined });
+  return checkSpec({ ...specInputsOf(props), contents: [], contentsFile: undefined }, RECORDED);
 }
 
 /**
@@ -107,7 +114,7 @@ export function specWithoutContents(props: Record<string, unknown>): MapSpec {
 export function recordedSpecOf(props: Record<string, unknown>): MapSpec {
   const inputs = specInputsOf(props);
   try {
-    return checkSpec(inputs);
+    return checkSpec(inputs, RECORDED);
   } catch (error) {
     if (!(error instanceof SpecError)) throw error;
     if (inputs.contentsFile !== undefined && error.failures.some((failure) => /^contents(File|\[|$)/.test(failure.path))) {
@@ -117,7 +124,7 @@ export function recordedSpecOf(props: Record<string, unknown>): MapSpec {
       );
     }
     if (!error.failures.every((failure) => /^contents(\[|$)/.test(failure.path))) throw error;
-    return checkSpec({ ...inputs, contents: [] });
+    return checkSpec({ ...inputs, contents: [] }, RECORDED);
   }
 }
 
