@@ -52,7 +52,10 @@ mkdir -p "$work/pg"
 chown postgres:postgres "$work/pg"
 runuser -u postgres -- "$PG_BIN/initdb" -D "$work/pg/data" -U postgres -A trust --no-instructions >/dev/null
 port=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
-runuser -u postgres -- "$PG_BIN/postgres" -D "$work/pg/data" -h 127.0.0.1 -p "$port" -k "$work/pg" >"$work/pg/server.log" 2>&1 &
+# setpriv execs (runuser would fork), so $! is the server itself and the
+# SIGINT of cleanup reaches it.
+setpriv --reuid=postgres --regid=postgres --init-groups -- \
+  "$PG_BIN/postgres" -D "$work/pg/data" -h 127.0.0.1 -p "$port" -k "$work/pg" >"$work/pg/server.log" 2>&1 &
 pg_pid=$!
 for _ in $(seq 1 100); do
   "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" && break

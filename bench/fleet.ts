@@ -146,6 +146,8 @@ interface AgentRun {
 interface Phase {
   wallS: number;
   runs: AgentRun[];
+  /** Bytes the backend holds after the phase: the PostgreSQL table (with indexes and TOAST), or the file backend's directory. */
+  backendBytes: number;
   /** PostgreSQL: what the database did during the phase. */
   db?: { commits: number; rowsWritten: number; rowsRead: number; tableBytes: number };
 }
@@ -212,6 +214,15 @@ function dbCounters(table: string): { commits: number; rowsWritten: number; rows
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs the agent on every host at once; returns when all have ended. */
+/** Total size of the regular files under a directory. */
+function directoryBytes(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  }
+  return total;
+}
+
 async function phase(backend: BackendKind, backendUrl: string, table: string, hosts: Host[], stackPrefix: string): Promise<Phase> {
   const before = backend === "postgres" ? dbCounters(table) : undefined;
   const started = process.hrtime.bigint();
@@ -224,7 +235,8 @@ async function phase(backend: BackendKind, backendUrl: string, table: string, ho
     const after = dbCounters(table);
     db = { commits: after.commits - before.commits, rowsWritten: after.rowsWritten - before.rowsWritten, rowsRead: after.rowsRead - before.rowsRead, tableBytes: after.tableBytes };
   }
-  return { wallS, runs, db };
+  const backendBytes = db ? db.tableBytes : directoryBytes(new URL(backendUrl).pathname);
+  return { wallS, runs, backendBytes, db };
 }
 
 /** Every host must have converged and hold the declared values (key 0 changes with the delta, key 1 does not). */
@@ -329,14 +341,14 @@ async function main(): Promise<void> {
     "",
     `Fleet: ${config.entries}-entry u32→u64 hash per host, \`pulumi-ebpf agent --once\` on every host at once; ${os.cpus().length} CPUs, load before: ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`,
     "",
-    "| N | backend | converge: fleet wall s | per host: agent wall s (mean/max) | CPU s per host | 1% change: fleet wall s | per host: agent wall s (mean/max) | CPU s per host | PG commits per host run (converge/change) | PG rows written per host run | PG table after |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| N | backend | converge: fleet wall s | per host: agent wall s (mean/max) | CPU s per host | 1% change: fleet wall s | per host: agent wall s (mean/max) | CPU s per host | max RSS MiB | PG commits per host run (converge/change) | PG rows written per host run | backend KiB per host after converge | backend growth KiB per host run (change) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     const c = summary(r.converge);
     const d = summary(r.change);
     const perRun = (p: Phase | undefined, f: (db: NonNullable<Phase["db"]>) => number) => (p?.db ? fmt(f(p.db) / r.hosts, 0) : "–");
-    lines.push(`| ${r.hosts} | ${r.backend}${r.error ? " (FAILED)" : ""} | ${fmt(c?.wallS)} | ${fmt(c?.agentMeanS)} / ${fmt(c?.agentMaxS)} | ${fmt(c?.cpuPerHostS)} | ${fmt(d?.wallS)} | ${fmt(d?.agentMeanS)} / ${fmt(d?.agentMaxS)} | ${fmt(d?.cpuPerHostS)} | ${perRun(r.converge, (db) => db.commits)} / ${perRun(r.change, (db) => db.commits)} | ${perRun(r.converge, (db) => db.rowsWritten)} / ${perRun(r.change, (db) => db.rowsWritten)} | ${d?.db ? `${fmt(d.db.tableBytes / 1024, 0)} KiB` : "–"} |`);
+    lines.push(`| ${r.hosts} | ${r.backend}${r.error ? " (FAILED)" : ""} | ${fmt(c?.wallS)} | ${fmt(c?.agentMeanS)} / ${fmt(c?.agentMaxS)} | ${fmt(c?.cpuPerHostS)} | ${fmt(d?.wallS)} | ${fmt(d?.agentMeanS)} / ${fmt(d?.agentMaxS)} | ${fmt(d?.cpuPerHostS)} | ${fmt(Math.max(c?.maxRssMiB ?? NaN, d?.maxRssMiB ?? NaN), 0)} | ${perRun(r.converge, (db) => db.commits)} / ${perRun(r.change, (db) => db.commits)} | ${perRun(r.converge, (db) => db.rowsWritten)} / ${perRun(r.change, (db) => db.rowsWritten)} | ${r.converge ? fmt(r.converge.backendBytes / 1024 / r.hosts, 0) : "–"} | ${r.converge && r.change ? fmt((r.change.backendBytes - r.converge.backendBytes) / 1024 / r.hosts, 0) : "–"} |`);
   }
   lines.push("", "| N | converge: postgres ÷ file (fleet wall) | 1% change: postgres ÷ file (fleet wall) | CPU per host run: postgres ÷ file (change) |", "|---|---|---|---|");
   for (const count of config.sizes) {
