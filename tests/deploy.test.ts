@@ -212,7 +212,12 @@ describe("deploy/ (fleet deployment files)", function () {
       assert.match(secret.stringData.PULUMI_CONFIG_PASSPHRASE, /CHANGE-ME/, "the example carries no real secret");
       assert.equal(ds.spec.updateStrategy.type, "RollingUpdate");
       assert.equal(ds.spec.updateStrategy.rollingUpdate.maxUnavailable, 1);
-      assert.ok(container.readinessProbe.exec.command.join(" ").includes("status.json"), "readiness reads the status file");
+      for (const [name, mode] of [["readinessProbe", "ready"], ["startupProbe", "started"], ["livenessProbe", "live"]] as const) {
+        const command: string[] = container[name].exec.command;
+        assert.deepEqual(command.slice(0, 4), ["node", "/usr/local/lib/pulumi-ebpf/probe.js", mode, "/var/lib/pulumi-ebpf/status.json"], name);
+      }
+      // The image puts the probe script where the probes run it.
+      assert.match(fs.readFileSync(path.join(DEPLOY, "Dockerfile"), "utf8"), /^COPY deploy\/probe\.js \/usr\/local\/lib\/pulumi-ebpf\/probe\.js$/m);
       const args: string[] = container.args;
       assert.equal(args[args.indexOf("--status-file") + 1], "/var/lib/pulumi-ebpf/status.json");
     });
@@ -264,6 +269,40 @@ describe("deploy/ (fleet deployment files)", function () {
     });
   });
 
+  describe("probe.js (the DaemonSet's probes over the agent's status file)", function () {
+    const probe = (...args: string[]) => run(process.execPath, [path.join(DEPLOY, "probe.js"), ...args]);
+    const write = (name: string, status: object, mtime?: Date) => {
+      const file = path.join(tmp, name);
+      fs.writeFileSync(file, JSON.stringify(status));
+      if (mtime) fs.utimesSync(file, mtime, mtime);
+      return file;
+    };
+    // PID 1 of this machine started at boot; a file written now is newer, one dated 2000-01-01 older.
+    const longAgo = new Date("2000-01-01T00:00:00Z");
+
+    it("ready: only a converged (or clean) run that ended after PID 1 started", function () {
+      assert.equal(probe("ready", write("ok.json", { result: "converged" })).code, 0);
+      assert.equal(probe("ready", write("clean.json", { result: "clean" })).code, 0);
+      const failed = probe("ready", write("error.json", { result: "error", error: "stack host-a: backend unreachable" }));
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /result is error: stack host-a: backend unreachable/);
+      const previousPod = probe("ready", write("old.json", { result: "converged" }, longAgo));
+      assert.equal(previousPod.code, 1, "a status older than PID 1 is a previous container's");
+      assert.match(previousPod.stderr, /no run of this container/);
+      assert.equal(probe("ready", path.join(tmp, "missing.json")).code, 1);
+    });
+
+    it("started: any result after PID 1 started; live: a run ended within the bound", function () {
+      assert.equal(probe("started", write("error2.json", { result: "error" })).code, 0);
+      assert.equal(probe("started", write("old2.json", { result: "converged" }, longAgo)).code, 1);
+      assert.equal(probe("live", write("fresh.json", { result: "error" }), "600").code, 0, "a failed run is still a live agent");
+      const stale = probe("live", write("stale.json", { result: "converged" }, new Date(Date.now() - 700_000)), "600");
+      assert.equal(stale.code, 1);
+      assert.match(stale.stderr, /ended 70\d s ago/);
+      assert.equal(probe("bogus", "x").code, 2);
+    });
+  });
+
   describe("Dockerfile", function () {
     const dockerfile = () => fs.readFileSync(path.join(DEPLOY, "Dockerfile"), "utf8");
 
@@ -288,7 +327,9 @@ describe("deploy/ (fleet deployment files)", function () {
       assert.match(run, /npm install --omit=dev --ignore-scripts .*\/tmp\/pulumi-ebpf\.tgz/);
       const entrypoint = JSON.parse(instructions.find((i) => i.keyword === "ENTRYPOINT")!.args) as string[];
       const cmd = JSON.parse(instructions.find((i) => i.keyword === "CMD")!.args) as string[];
-      assert.equal([...entrypoint, ...cmd].join(" "), "pulumi-ebpf agent --project /project --interval 60");
+      // tini as PID 1 (reaps orphaned plugin processes, forwards SIGTERM), then the agent.
+      assert.deepEqual(entrypoint.slice(0, 2), ["/usr/bin/tini", "--"]);
+      assert.equal([...entrypoint.slice(2), ...cmd].join(" "), "pulumi-ebpf agent --project /project --interval 60");
       // The tarball name is what `npm pack` of this package writes.
       const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { name: string; version: string };
       assert.equal(args.get("PACKAGE"), `${pkg.name}-${pkg.version}.tgz`);
