@@ -9,6 +9,7 @@
 #
 # Knobs (environment): BENCH_FLEET_SIZES (default 1,2,4,8,16),
 # BENCH_FLEET_ENTRIES (1000), BENCH_FLEET_BACKENDS (postgres,file),
+# BENCH_FLEET_BASELINE_SIZES (the sizes the file:// baseline runs at; default all),
 # BENCH_FLEET_BUDGET_S (540: no larger N is started when it would not finish
 # within this many seconds), PG_BIN (/usr/lib/postgresql/15/bin),
 # BENCH_FLEET_AGENT (the agent executable; default bin/pulumi-ebpf).
