@@ -78,3 +78,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     log "${missing[*]} not installed and cannot be installed here (needs root and apt-get); the tests that use them will fail"
   fi
 fi
+
+# PostgreSQL (initdb and pg_ctl under /usr/lib/postgresql/<version>/bin): the
+# fleet suite starts a private server as the shared Pulumi backend.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+    [[ ${#missing[@]} -gt 0 ]] || step "updating the Debian package lists (apt-get update)" apt-get update -qq
+    step "installing postgresql (apt-get install)" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+  else
+    log "postgresql not installed and cannot be installed here (needs root and apt-get); the fleet suite will fail"
+  fi
+fi
