@@ -120,7 +120,9 @@ describe("examples/drift", function () {
     });
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
     assert.deepEqual(defaultPins("drift"), outside, "the stack pinned under /sys/fs/bpf/pulumi-ebpf-examples/drift");
-    assert.match(result.stdout, /value\s*: 200 => 999/);
+    // Keyed contents: the drifted entry by its key, and the provider's one-line report.
+    assert.match(result.stdout, /~ 2: 200 => 999/);
+    assert.match(result.stdout, /drift: 1 added \(4\), 1 changed \(2\), 1 removed \(3\)/);
     assert.match(result.stdout, /\nexit 7\n/);
     assert.match(result.stdout, /exit 0: repaired/);
     const pin = path.join(pinRoot, "quotas");

@@ -21,7 +21,15 @@ const checked = async (news: Props) => {
 };
 
 describe("keyed contents: notation", function () {
-  const hash = { pinPath: "/sys/fs/bpf/keyed/m", mapType: "hash", maxEntries: 16 };
+  // Check looks at the host too: the pin paths lie in a private bpffs.
+  const notationBpffs = usePrivateBpffs();
+  const hash = { pinPath: "", mapType: "hash", maxEntries: 16 };
+  let queuePin = "";
+  before(() => {
+    const dir = notationBpffs().dir("keyed");
+    hash.pinPath = path.join(dir, "m");
+    queuePin = path.join(dir, "q");
+  });
 
   it("check returns keyed contents in canonical order, from the array form and from the keyed form alike", async () => {
     const fromArray = await checked({ ...hash, keyType: "ipv4", valueType: "u32", contents: [{ key: "10.0.0.2", value: 2 }, { key: "10.0.0.1", value: "0x1" }] });
@@ -62,7 +70,7 @@ describe("keyed contents: notation", function () {
   });
 
   it("keyless maps (queue) keep the array, in push order", async () => {
-    const queue = await checked({ pinPath: "/sys/fs/bpf/keyed/q", mapType: "queue", valueType: "u32", maxEntries: 4, contents: [{ value: 3 }, { value: 1 }] });
+    const queue = await checked({ pinPath: queuePin, mapType: "queue", valueType: "u32", maxEntries: 4, contents: [{ value: 3 }, { value: 1 }] });
     assert.deepEqual(queue.contents, [{ value: 3 }, { value: 1 }]);
     assert.deepEqual(keyedForm("queue", queue.contents), queue.contents);
   });

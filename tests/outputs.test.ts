@@ -30,7 +30,7 @@ describe("outputs: every documented output has a value after up", function () {
       { keySize: inline.keySize, valueSize: inline.valueSize, contentsPolicy: inline.contentsPolicy, freeze: inline.freeze, ifExists: inline.ifExists, flags: inline.flags },
       { keySize: 4, valueSize: 8, contentsPolicy: "exact", freeze: false, ifExists: "fail", flags: [] },
     );
-    assert.deepEqual(inline.contents, [{ key: 1, value: { enabled: 1, rateLimitPps: 100 } }]);
+    assert.deepEqual(inline.contents, { 1: { enabled: 1, rateLimitPps: 100 } });
     assert.deepEqual((inline.abi as { valueSize: number }).valueSize, 8);
     assert.equal(typeof inline.mapId, "number");
     assert.equal(inline.frozen, false);
