@@ -89,3 +89,9 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     log "postgresql not installed and cannot be installed here (needs root and apt-get); the fleet suite will fail"
   fi
 fi
+
+# moto's server mode (moto_server): a local S3 endpoint the fleet S3 suite
+# uses as the shared Pulumi backend.
+if ! command -v moto_server >/dev/null 2>&1; then
+  step "installing moto_server (pip install 'moto[server]')" pip install 'moto[server]'
+fi
