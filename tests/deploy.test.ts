@@ -13,12 +13,12 @@
 //    instructions, continuation lines, exec-form JSON, stage references, and
 //    every file it copies exists in the repository).
 import assert from "node:assert/strict";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { REPO_ROOT, run, runOk } from "./fixtures/pulumi";
+import { buildGoFixture } from "./fixtures/gobuild";
 
 const DEPLOY = path.join(REPO_ROOT, "deploy");
 
@@ -36,26 +36,7 @@ interface Decoded {
  * returns the binary's path. Throws when go fails.
  */
 function buildK8sValidate(): string {
-  const src = path.join(REPO_ROOT, "tests", "fixtures", "k8svalidate");
-  const files = ["main.go", "go.mod"];
-  const hash = crypto.createHash("sha256");
-  for (const f of files) hash.update(fs.readFileSync(path.join(src, f)));
-  const cacheRoot = process.env.PULUMI_EBPF_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-ebpf");
-  const dir = path.join(cacheRoot, `k8svalidate-${hash.digest("hex").slice(0, 16)}`);
-  const bin = path.join(dir, "k8svalidate");
-  if (fs.existsSync(bin)) return bin;
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-ebpf-k8svalidate-"));
-  try {
-    for (const f of files) fs.copyFileSync(path.join(src, f), path.join(work, f));
-    const env = { ...process.env, GOFLAGS: "-mod=mod", CGO_ENABLED: "0" };
-    runOk("go", ["mod", "tidy"], { cwd: work, env });
-    fs.mkdirSync(dir, { recursive: true });
-    runOk("go", ["build", "-trimpath", "-o", `${bin}.part`, "."], { cwd: work, env });
-    fs.renameSync(`${bin}.part`, bin);
-    return bin;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+  return buildGoFixture("k8svalidate");
 }
 
 function decode(checker: string, files: string[]): Decoded[] {

@@ -4,13 +4,13 @@
 // its inputs and outputs match the zod schema and the SDK class, and that
 // Pulumi accepts it and generates a Node.js SDK from it.
 import assert from "node:assert/strict";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
 import { liveAbi, PinnedMapSpecInputSchema } from "../provider/core";
 import { REPO_ROOT, run, runOk } from "./fixtures/pulumi";
+import { buildGoFixture } from "./fixtures/gobuild";
 
 interface PropertySpec { type?: string; $ref?: string; oneOf?: PropertySpec[]; items?: PropertySpec; description?: string }
 interface ObjectTypeSpec { type: string; properties: Record<string, PropertySpec>; required?: string[] }
@@ -155,24 +155,5 @@ describe("schema.json (Pulumi package schema of ebpf:index:PinnedMap)", function
  * toolchain cache, keyed by its sources, and returns the binary's path.
  */
 function buildSchemaCheck(): string {
-  const src = path.join(REPO_ROOT, "tests", "fixtures", "schemacheck");
-  const files = ["main.go", "go.mod"];
-  const hash = crypto.createHash("sha256");
-  for (const f of files) hash.update(fs.readFileSync(path.join(src, f)));
-  const cacheRoot = process.env.PULUMI_EBPF_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "pulumi-ebpf");
-  const dir = path.join(cacheRoot, `schemacheck-${hash.digest("hex").slice(0, 16)}`);
-  const bin = path.join(dir, "schemacheck");
-  if (fs.existsSync(bin)) return bin;
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "pulumi-ebpf-schemacheck-"));
-  try {
-    for (const f of files) fs.copyFileSync(path.join(src, f), path.join(work, f));
-    const env = { ...process.env, GOFLAGS: "-mod=mod", CGO_ENABLED: "0" };
-    runOk("go", ["mod", "tidy", "-e"], { cwd: work, env });
-    fs.mkdirSync(dir, { recursive: true });
-    runOk("go", ["build", "-trimpath", "-o", `${bin}.part`, "."], { cwd: work, env });
-    fs.renameSync(`${bin}.part`, bin);
-    return bin;
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+  return buildGoFixture("schemacheck", ["-e"]);
 }
