@@ -65,11 +65,14 @@ fi
 # the script says so itself when it builds).
 bash scripts/pulumi-toolchain.sh >/dev/null
 
-# bpftool (the independent reader the tests check our maps with) and valgrind
-# (the binding's memcheck suite), from Debian.
+# bpftool (the independent reader the tests check our maps with), valgrind
+# (the binding's memcheck suite), and clang with libbpf-dev (the libbpf-reuse
+# suite builds a BPF object and a libbpf loader), from Debian.
 missing=()
 command -v bpftool >/dev/null 2>&1 || missing+=(bpftool)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+[[ -f /usr/include/bpf/libbpf.h ]] || missing+=(libbpf-dev)
 if [[ ${#missing[@]} -gt 0 ]]; then
   if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
     step "updating the Debian package lists (apt-get update)" apt-get update -qq
