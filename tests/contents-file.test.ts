@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { checkSpec as checkSpecOnHost, SpecError } from "../provider/core";
+import { canonicalContents, checkSpec as checkSpecOnHost, SpecError } from "../provider/core";
 import { deleteU32, dumpU32, mapShow, updateU32 } from "./fixtures/bpftool";
 import { usePulumiStack, REPO_ROOT } from "./fixtures/pulumi";
 
@@ -61,7 +61,10 @@ describe("contentsFile", function () {
       const file = path.join(tmp, "ok.jsonl");
       fs.writeFileSync(file, `{"key":1,"value":2}\n\n{"key":3,"value":4}\n`);
       const spec = checkSpec({ ...base, contentsFile: file });
-      assert.deepEqual(spec.contents, [{ key: 1, value: 2 }, { key: 3, value: 4 }]);
+      // The file's entries travel packed (spec.table); contents stays as declared (none inline).
+      assert.deepEqual(canonicalContents(spec), [{ key: 1, value: 2 }, { key: 3, value: 4 }]);
+      assert.deepEqual(spec.contents, []);
+      assert.equal(spec.table?.count, 2);
       assert.equal(spec.contentsFile, file);
     });
 

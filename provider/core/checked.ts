@@ -5,8 +5,10 @@
 // validates or encodes the declaration again.
 import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
-  encodeEntries, readContentsFile, rawEntriesOf, toNotation, type EncodedEntry, type SpecCodecs,
+  encodeEntries, isTableType, readContentsFile, rawEntriesOf, toNotation, valueBytesOf, type ContentsTarget, type EncodedEntry, type SpecCodecs,
 } from "./contents";
+import { encodeContentsFile, encodeTable, type OriginTable } from "./packed";
+import { EntryTable } from "./table";
 import { FailureList, InputError, type Failure, type InputErrorMaker } from "./failures";
 import { MAP_TYPES, type MapTypeName, type SizeRule } from "./maptypes";
 import { checkNumaAndExtra, checkShape, hostOf, type HostInfo, type ResolvedShape, type ShapeContext } from "./rules";
@@ -29,16 +31,24 @@ const specError: InputErrorMaker = (failures, omitted, omittedPath) => new SpecE
  * included when numaNode is set), keyType/valueType "hex" (keyType null for
  * key-less types, valueType null for *_of_maps, whose values are pin paths),
  * contentsPolicy "exact", freeze false, ifExists "fail", name "", mapExtra 0,
- * contents [] (as declared) — and, as non-enumerable properties (so JSON and
- * deep equality see only the fields), the encoded `entries` in canonical
- * order and the `codecs` that read them. Only checkSpec makes one; a copy
- * (`{ ...spec }`) loses `entries` and `codecs` and must be checked again.
+ * contents [] (as declared inline; a contentsFile of a keyed map with plain
+ * values leaves it empty: its entries are in `table`) — and, as
+ * non-enumerable properties (so JSON and deep equality see only the fields),
+ * the encoded `entries` in canonical order, the `codecs` that read them and,
+ * for keyed maps with plain values, the packed `table`. Only checkSpec makes
+ * one; a copy (`{ ...spec }`) loses them and must be checked again.
  */
 export type MapSpec = SpecFields & {
-  /** The declared contents encoded for the kernel, in canonical order. */
+  /** The declared contents encoded for the kernel, in canonical order (keyed types: made from `table` when first read). */
   readonly entries: readonly EncodedEntry[];
   /** The key and value codecs, and the CPU count per-CPU values span. */
   readonly codecs: SpecCodecs;
+  /**
+   * Keyed types with plain values (see isTableType): the declared contents
+   * as a packed table, sorted by key bytes. Large contents travel in this
+   * form only; `entries` is made from it for whoever asks.
+   */
+  readonly table?: EntryTable;
 };
 
 // A fixed-size codec implies the size it encodes (u32 key → keySize 4),
@@ -108,11 +118,41 @@ function declaredContents(inputs: Partial<ParsedInput>, failures: FailureList): 
   return { contents: entries, pathOf: (index) => `contentsFile ${file} line ${lines[index]}` };
 }
 
-// Makes the spec value: the fields enumerable, entries and codecs not.
-function checkedSpec(fields: SpecFields, entries: EncodedEntry[], codecs: SpecCodecs): MapSpec {
+// The declared contents of a table type: inline, or streamed from contentsFile
+// (each entry then named by file and line instead of its index).
+function declaredTable(inputs: Partial<ParsedInput>, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): OriginTable {
+  const inline = () => encodeTable(inputs.contents ?? [], target, codecs, (index) => `contents[${index}]`, failures);
+  if (inputs.contentsFile === undefined) return inline();
+  if (inputs.contents !== undefined) {
+    failures.add("contentsFile", "give contents or contentsFile, not both");
+    return inline();
+  }
+  const codecIdentity = JSON.stringify([target, inputs.keyType ?? "hex", inputs.valueType ?? "hex", codecs.possibleCpus]);
+  return encodeContentsFile(inputs.contentsFile, target, codecs, codecIdentity, failures) ??
+    { table: EntryTable.empty(codecs.key!.size, valueBytesOf(target, codecs)), origins: new Uint32Array(0) };
+}
+
+// The entries of a table in canonical order (the key codec's), made on demand.
+function entriesOfTable({ table, origins }: OriginTable, codecs: SpecCodecs): EncodedEntry[] {
+  const entries: EncodedEntry[] = [];
+  for (let index = 0; index < table.count; index++) entries.push({ key: table.keyAt(index), value: table.valueAt(index), index: origins[index]! });
+  const keyCodec = codecs.key!;
+  return entries.sort((a, b) => keyCodec.compare(a.key!, b.key!));
+}
+
+// Makes the spec value: the fields enumerable, entries, codecs and table not.
+function checkedSpec(fields: SpecFields, contents: EncodedEntry[] | OriginTable, codecs: SpecCodecs): MapSpec {
+  if (Array.isArray(contents)) {
+    return Object.defineProperties(fields, {
+      entries: { value: Object.freeze(contents), enumerable: false },
+      codecs: { value: Object.freeze(codecs), enumerable: false },
+    }) as MapSpec;
+  }
+  let entries: readonly EncodedEntry[] | undefined;
   return Object.defineProperties(fields, {
-    entries: { value: Object.freeze(entries), enumerable: false },
+    entries: { get: () => (entries ??= Object.freeze(entriesOfTable(contents, codecs))), enumerable: false },
     codecs: { value: Object.freeze(codecs), enumerable: false },
+    table: { value: contents.table, enumerable: false },
   }) as MapSpec;
 }
 
@@ -175,8 +215,11 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
     ...(failedCodec("keyType") && { key: undefined }),
     ...(failedCodec("valueType") && { value: undefined }),
   };
-  const { contents, pathOf } = declaredContents(inputs, failures);
-  const entries = encodeEntries(contents, { mapType: type, ...shape }, codecs, pathOf, failures);
+  const target: ContentsTarget = { mapType: type, ...shape };
+  // Keyed maps with plain values: a packed table; the rest (few entries by nature) entry by entry.
+  const packed = isTableType(type) && codecs.key !== undefined && codecs.value !== undefined;
+  const { contents, pathOf } = packed ? { contents: inputs.contents ?? [], pathOf: undefined } : declaredContents(inputs, failures);
+  const encoded = packed ? declaredTable(inputs, target, codecs, failures) : encodeEntries(contents, target, codecs, pathOf!, failures);
   failures.throwIfAny(specError);
 
   return checkedSpec({
@@ -198,7 +241,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
     ...(inputs.permissions && { permissions: inputs.permissions }),
     ...(inputs.numaNode !== undefined && { numaNode: inputs.numaNode }),
     ...(inputs.contentsFile !== undefined && { contentsFile: inputs.contentsFile }),
-  }, entries, codecs);
+  }, encoded, codecs);
 }
 
 /**

@@ -192,6 +192,13 @@ export interface Codec {
   decode(bytes: Buffer): CanonicalValue;
   /** Canonical order of encoded values (see each codec). */
   compare(a: Buffer, b: Buffer): number;
+  /**
+   * Integer codecs only: writes a JSON number at `offset` of `out` without
+   * allocating (the hot path of large contents files). Returns false, having
+   * written nothing, when the number is not one this codec takes as it is;
+   * the caller then calls encode, which says why.
+   */
+  encodeNumberInto?(value: number, out: Buffer, offset: number): boolean;
 }
 
 // The raw escape { hex: "…" }, accepted by every codec.
@@ -300,7 +307,7 @@ function intCodec(name: string, s: IntSpec): Codec {
   const max = s.signed ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
   const [minNumber, maxNumber] = [Number(min), Number(max)];
   const range = `${name} (${min}..${max})`;
-  return withRaw(s.bytes, s.bytes, {
+  const codec = withRaw(s.bytes, s.bytes, {
     encode(value, path) {
       const v = parseInteger(value);
       if (v === undefined) fail(path, `${echo(value)} is not an integer (a number, or a decimal or 0x string)`);
@@ -340,6 +347,30 @@ function intCodec(name: string, s: IntSpec): Codec {
       return x < y ? -1 : x > y ? 1 : 0;
     },
   });
+  codec.encodeNumberInto = (value, out, offset) => {
+    // Safe integers only: every one fits a 64-bit codec, and beyond 2^53 encode must refuse it.
+    if (!Number.isSafeInteger(value)) return false;
+    if (s.bytes === 8) {
+      if (value < 0 && !s.signed) return false;
+      const low = value >>> 0;
+      // Floor division keeps the high word's sign for negative values (two's complement).
+      const high = Math.floor(value / 0x100000000) >>> 0;
+      if (s.be) {
+        out.writeUInt32BE(high, offset);
+        out.writeUInt32BE(low, offset + 4);
+      } else {
+        out.writeUInt32LE(low, offset);
+        out.writeUInt32LE(high, offset + 4);
+      }
+      return true;
+    }
+    if (value < minNumber || value > maxNumber) return false;
+    const unsigned = value < 0 ? value + 2 ** (s.bytes * 8) : value;
+    if (s.be) out.writeUIntBE(unsigned, offset, s.bytes);
+    else out.writeUIntLE(unsigned, offset, s.bytes);
+    return true;
+  };
+  return codec;
 }
 
 // ---- addresses

@@ -152,12 +152,12 @@ export interface ContentsTarget {
 }
 
 // Key bytes as hex for a message: the first 32 bytes of a long key.
-function shortHex(key: Buffer): string {
+export function shortHex(key: Buffer): string {
   return key.length <= 32 ? key.toString("hex") : `${key.subarray(0, 32).toString("hex")}… (${key.length} bytes)`;
 }
 
-// Encodes one entry's key; null for keyless maps, undefined when it failed.
-function encodeKey(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | null | undefined {
+/** Encodes one entry's key (failures collected under `path`); null for keyless maps, undefined when it failed. */
+export function encodeKey(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | null | undefined {
   const type = target.mapType;
   const rule = MAP_TYPES[type].contents!;
   if (rule.kind === "values") {
@@ -181,8 +181,8 @@ function encodeKey(entry: ContentEntry, path: string, target: ContentsTarget, co
   return key;
 }
 
-// Encodes one entry's value: bytes, per-CPU bytes, or an inner map's pin path.
-function encodeValue(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | string | undefined {
+/** Encodes one entry's value (failures collected under `path`): bytes, per-CPU bytes, or an inner map's pin path. */
+export function encodeValue(entry: ContentEntry, path: string, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): Buffer | string | undefined {
   const type = target.mapType;
   const info = MAP_TYPES[type];
   const hasValue = entry.value !== undefined;
@@ -203,12 +203,22 @@ function encodeValue(entry: ContentEntry, path: string, target: ContentsTarget, 
   return undefined;
 }
 
+/** Bytes of one encoded value: per-CPU maps hold every possible CPU's slot. */
+export function valueBytesOf(target: ContentsTarget, codecs: SpecCodecs): number {
+  return MAP_TYPES[target.mapType].perCpu ? perCpuStride(target.valueSize ?? 0) * codecs.possibleCpus : (target.valueSize ?? 0);
+}
+
+/** Whether a map type's contents travel as a packed table: keyed, values of fixed size (not maps of maps). */
+export function isTableType(mapType: MapTypeName): boolean {
+  const info = MAP_TYPES[mapType];
+  return info.contents?.kind === "keyed" && !info.mapInMap;
+}
+
 // Bytes the encoded contents would take; refused beyond CONTENTS_MAX_BYTES
 // before anything is encoded (a one-character string value of a 2 GiB array
 // slot would otherwise cost 2 GiB per entry).
-function withinEncodingBudget(count: number, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): boolean {
-  const info = MAP_TYPES[target.mapType];
-  const valueBytes = info.perCpu ? perCpuStride(target.valueSize ?? 0) * codecs.possibleCpus : (target.valueSize ?? 0);
+export function withinEncodingBudget(count: number, target: ContentsTarget, codecs: SpecCodecs, failures: FailureList): boolean {
+  const valueBytes = valueBytesOf(target, codecs);
   const total = count * ((target.keySize ?? 0) + valueBytes);
   if (total <= CONTENTS_MAX_BYTES) return true;
   failures.add("contents", `${count} entries of ${(target.keySize ?? 0) + valueBytes} bytes need ${total} bytes; check encodes at most ${CONTENTS_MAX_BYTES} (1 GiB) of contents`);

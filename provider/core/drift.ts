@@ -32,22 +32,34 @@ export function contentsDrift(declared: ContentEntry[], live: ContentEntry[], li
   return drift;
 }
 
+/** How many keys of each kind a difference has, when its lists name only some of them. */
+export interface DriftCounts {
+  added: number;
+  changed: number;
+  removed: number;
+}
+
 /**
  * One line describing a per-key difference, naming up to `limit` keys of
  * each kind, then how many more: `1 added (10.9.9.9), 1 changed
- * (203.0.113.10), 1 removed (10.0.0.7)`. Strings show as they are, other
- * keys as JSON. Returns "" when nothing differs.
+ * (203.0.113.10), 1 removed (10.0.0.7)`. `counts`, when the lists name only
+ * some keys, gives the totals. Strings show as they are, other keys as JSON.
+ * Returns "" when nothing differs.
  */
-export function describeDrift(drift: ContentsDrift | undefined, limit = 10): string {
+export function describeDrift(drift: ContentsDrift | undefined, limit = 10, counts?: DriftCounts): string {
   if (!drift) return "";
   const show = (key: unknown) => (typeof key === "string" ? key : JSON.stringify(key));
-  const part = (keys: unknown[] | undefined, what: string) => {
+  const part = (keys: unknown[] | undefined, total: number | undefined, what: string) => {
     if (!keys || keys.length === 0) return undefined;
+    const count = Math.max(total ?? 0, keys.length);
     const named = keys.slice(0, limit).map(show).join(", ");
-    const more = keys.length > limit ? ` and ${keys.length - limit} more` : "";
-    return `${keys.length} ${what} (${named}${more})`;
+    const shown = Math.min(limit, keys.length);
+    const more = count > shown ? ` and ${count - shown} more` : "";
+    return `${count} ${what} (${named}${more})`;
   };
-  return [part(drift.added, "added"), part(drift.changed, "changed"), part(drift.removed, "removed")].filter(Boolean).join(", ");
+  return [
+    part(drift.added, counts?.added, "added"), part(drift.changed, counts?.changed, "changed"), part(drift.removed, counts?.removed, "removed"),
+  ].filter(Boolean).join(", ");
 }
 
 /** The ContentsDrift output with at most `limit` keys of each kind. */

@@ -17,6 +17,7 @@ export {
   createPinnedMap, observePinnedMap, updatePinnedMap, deletePinnedMap, recreateReasons, declaredDigest,
 } from "./lifecycle";
 export type { MapObservation, Observed, Warn, DeleteOptions } from "./lifecycle";
+export type { DriftReport } from "./livetable";
 export type { UnpinOutcome } from "./pins";
 
 // Maps nobody declared.
@@ -25,7 +26,7 @@ export type { LiveMapSpec } from "./livemap";
 
 // Drift and managed keys.
 export { contentsDrift, describeDrift, limitDrift } from "./drift";
-export type { ContentsDrift } from "./drift";
+export type { ContentsDrift, DriftCounts } from "./drift";
 export { packKeys, unpackKeys } from "./keyset";
 
 // ABI comparison.

@@ -6,7 +6,7 @@ import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
 import { rawEntriesOf, toNotation as notationOf } from "./contents";
 import { MAP_TYPES, flagsToMask } from "./maptypes";
 import {
-  buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState,
+  buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState, writePacked,
   type KernelMapSpec, type RawEntry,
 } from "./map";
 import {
@@ -15,7 +15,13 @@ import {
 } from "./pins";
 import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
-import { checkedPartsOf, type MapSpec } from "./checked";
+import { canonicalContents, checkedPartsOf, type MapSpec } from "./checked";
+import { contentsDrift, limitDrift } from "./drift";
+import {
+  applyTableDelta, isEmptyDelta, liveTable, planTableDelta, readTableState, tableDrift,
+  type DeltaCounts, type DriftReport, type TableDelta, type TableState,
+} from "./livetable";
+import { pick, presentTable, sameTable, tableOf, undeclaredIndices } from "./table";
 import { defaultMapName, type ContentEntry, type InnerMapSpec } from "./schema";
 import { type MapFd, type MapInfo } from "../../native";
 
@@ -37,6 +43,16 @@ export interface MapObservation {
    * consuming them, so for those this is the declared contents.
    */
   contents: ContentEntry[];
+  /**
+   * The per-key difference from the declaration to the managed live entries
+   * (added: only live; removed: only declared; changed: both, values
+   * differ), naming at most `limit` keys of each kind (the smallest in the
+   * key codec's order) in declared notation, with the counts; undefined when
+   * they agree. Keyless maps have none. Large maps decode only the named keys.
+   */
+  driftFromDeclared(limit?: number): DriftReport | undefined;
+  /** After create or update: what the in-place delta changed (keyed maps with plain values), by key. */
+  applied?: DeltaCounts;
   /**
    * Directories the pin layer created for this pin (create; update when the
    * pin moved), outermost first. Pass them to deletePinnedMap, which removes
@@ -78,6 +94,7 @@ export function declaredEntries(spec: MapSpec): RawEntry[] {
 
 /** The digest of the declared contents, equal to a live map's once it matches. */
 export function declaredDigest(spec: MapSpec): string {
+  if (spec.table) return spec.table.digest();
   return contentsDigest(declaredEntries(spec), MAP_TYPES[spec.mapType].keyless === true);
 }
 
@@ -125,6 +142,7 @@ function liveContents(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): { present
  * the digest and count, and decoding every entry is most of a read's cost.
  */
 function observe(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): MapObservation {
+  if (spec.table && isDumpable(map.info.type)) return observeTable(spec, map);
   const state = readLiveState(map);
   const { present, managed } = liveContents(spec, map, dumped);
   const keyless = isKeyless(map.info.type);
@@ -141,6 +159,43 @@ function observe(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): MapObservation
       contents ??= toNotation(spec, managed);
       return contents;
     },
+    driftFromDeclared(limit = Infinity) {
+      if (keyless) return undefined;
+      const drift = contentsDrift(canonicalContents(spec), this.contents);
+      if (!drift) return undefined;
+      const counts = { added: drift.added?.length ?? 0, changed: drift.changed?.length ?? 0, removed: drift.removed?.length ?? 0 };
+      return { drift: limitDrift(drift, limit), counts };
+    },
+  };
+}
+
+/**
+ * observe for a table-typed map: the dump stays a packed table; `known` is
+ * the state when the caller knows it (a map it just built or brought to the
+ * declaration), so the map is not dumped again. Contents are decoded on
+ * first access; the digest and drift need no decoding.
+ */
+function observeTable(spec: MapSpec, map: MapFd, known?: TableState): MapObservation {
+  const state = readLiveState(map);
+  const { presentCount, managed } = known ?? readTableState(spec, map);
+  let contents: ContentEntry[] | undefined;
+  return {
+    pinPath: spec.pinPath,
+    mapId: state.info.id,
+    name: state.info.name,
+    abi: liveAbi(state.info),
+    frozen: state.frozen,
+    entryCount: presentCount,
+    // Computed when asked (a diff's report needs none); equal bytes need no
+    // hashing: the declared table's digest is computed once.
+    get contentsDigest() {
+      return sameTable(managed, spec.table!) ? spec.table!.digest() : managed.digest();
+    },
+    get contents() {
+      contents ??= toNotation(spec, managed.rawEntries());
+      return contents;
+    },
+    driftFromDeclared: (limit = Infinity) => tableDrift(spec, managed, limit),
   };
 }
 
@@ -161,7 +216,14 @@ function afterDelta(typeId: number, live: RawEntry[], delta: Delta, valueBytes: 
  * previous declaration managed) that `spec` no longer declares were ours:
  * they are deleted too, while keys nobody declared stay untouched.
  */
-function reconcile(spec: MapSpec, map: MapFd, previousKeys?: readonly (Buffer | null)[]): RawEntry[] | undefined {
+function reconcile(spec: MapSpec, map: MapFd, previousKeys?: readonly (Buffer | null)[]): RawEntry[] | TableDelta | undefined {
+  if (spec.table && isDumpable(map.info.type)) {
+    const delta = planTableDelta(spec, map, previousKeys);
+    if (isEmptyDelta(delta)) return delta;
+    refuseFrozen(spec, map);
+    applyTableDelta(map, delta, spec.pinPath);
+    return delta;
+  }
   const declared = declaredEntries(spec);
   const typeId = map.info.type;
   if (!isDumpable(typeId)) return undefined;
@@ -178,11 +240,24 @@ function reconcile(spec: MapSpec, map: MapFd, previousKeys?: readonly (Buffer | 
     }
   }
   if (delta.upserts.length === 0 && delta.deletes.length === 0) return live;
+  refuseFrozen(spec, map);
+  applyDelta(map, delta, spec.pinPath);
+  return afterDelta(typeId, live, delta, map.valueBytes);
+}
+
+// A frozen map whose contents must change can only be replaced.
+function refuseFrozen(spec: MapSpec, map: MapFd): void {
   if (readLiveState(map).frozen) {
     throw new EbpfError("Frozen", `${spec.pinPath} is frozen and its contents differ from the declared ones; a frozen map can only be replaced (set freeze: false → true again, or ifExists: "replace")`);
   }
-  applyDelta(map, delta, spec.pinPath);
-  return afterDelta(typeId, live, delta, map.valueBytes);
+}
+
+/** observe after reconcile: from what reconcile returned, without dumping again. */
+function observeReconciled(spec: MapSpec, map: MapFd, reconciled: RawEntry[] | TableDelta | undefined): MapObservation {
+  if (reconciled === undefined || Array.isArray(reconciled)) return observe(spec, map, reconciled);
+  const observation = observeTable(spec, map, reconciled.after);
+  observation.applied = reconciled.counts;
+  return observation;
 }
 
 /**
@@ -192,7 +267,8 @@ function reconcile(spec: MapSpec, map: MapFd, previousKeys?: readonly (Buffer | 
  * `previousKeys` that `spec` dropped) are carried over. Returns the map and
  * the entries written to it.
  */
-function buildFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buffer | null)[]): { map: MapFd; entries: RawEntry[] } {
+function buildFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buffer | null)[]): { map: MapFd; observe(): MapObservation } {
+  if (spec.table) return buildTableFor(spec, carryFrom, previousKeys);
   let entries = declaredEntries(spec);
   if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
     const kernel = kernelSpecOf(spec);
@@ -205,7 +281,31 @@ function buildFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buf
       entries = [...carried, ...entries];
     }
   }
-  return { map: buildMap(kernelSpecOf(spec, carryFrom?.info.name), entries, spec.freeze, spec.pinPath), entries };
+  const map = buildMap(kernelSpecOf(spec, carryFrom?.info.name), entries, spec.freeze, spec.pinPath);
+  return { map, observe: () => observe(spec, map, entries) };
+}
+
+// buildFor of a table-typed map: the declared table and the carried entries
+// are written packed, and the observation needs no dump (the managed
+// entries are the declared ones).
+function buildTableFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly (Buffer | null)[]): { map: MapFd; observe(): MapObservation } {
+  const declared = spec.table!;
+  let carried: { keys: Buffer; values: Buffer; count: number } = { keys: Buffer.alloc(0), values: Buffer.alloc(0), count: 0 };
+  if (carryFrom && spec.contentsPolicy === "merge" && isDumpable(carryFrom.info.type)) {
+    const kernel = kernelSpecOf(spec);
+    const same = carryFrom.info.type === kernel.mapType && carryFrom.info.keySize === kernel.keySize && carryFrom.info.valueSize === kernel.valueSize;
+    if (same) {
+      const present = presentTable(liveTable(carryFrom, spec.pinPath), isArrayLike(kernel.mapType), declared);
+      // Not declared now, nor by the previous declaration (those were ours and were dropped).
+      const previous = tableOf((previousKeys ?? []).filter((key): key is Buffer => key !== null).map((key) => ({ key, value: Buffer.alloc(0) })), declared.keySize, 0);
+      carried = pick(present, undeclaredIndices(present, declared, previous));
+    }
+  }
+  const map = buildMap(kernelSpecOf(spec, carryFrom?.info.name), (fresh) => {
+    writePacked(fresh, carried.keys, carried.values, carried.count, spec.pinPath);
+    writePacked(fresh, declared.keys, declared.values, declared.count, spec.pinPath);
+  }, spec.freeze, spec.pinPath);
+  return { map, observe: () => observeTable(spec, map, { presentCount: carried.count + declared.count, managed: declared }) };
 }
 
 /**
@@ -229,10 +329,11 @@ export function createPinnedMap(spec: MapSpec, warn: Warn = noWarn): MapObservat
   }
   const replacing = existingId !== undefined;
   if (replacing) warn(`replacing map ${existingId} pinned at ${spec.pinPath} (ifExists: "replace")`);
-  const { map, entries } = buildFor(spec);
+  const built = buildFor(spec);
+  const map = built.map;
   try {
     // Read back before pinning, so a failing read-back leaves nothing pinned.
-    const observation = observe(spec, map, entries);
+    const observation = built.observe();
     const takenHint = spec.ifExists === "fail"
       ? `set ifExists to "adopt" or "replace" to take it over`
       : `another process pinned something there while this map was being built; run again to ${spec.ifExists} it`;
@@ -254,7 +355,7 @@ function adopt(spec: MapSpec): MapObservation {
     const live = reconcile(spec, map);
     if (spec.freeze && !readLiveState(map).frozen) freezeMap(map, spec.pinPath);
     applyPermissions(spec.pinPath, spec.permissions);
-    const observation = observe(spec, map, live);
+    const observation = observeReconciled(spec, map, live);
     observation.createdDirectories = [];
     return observation;
   } finally {
@@ -363,10 +464,11 @@ export function updatePinnedMap(
     if (reasons.length === 0 && drift.length > 0) reasons.push(`live ABI differs (${describeDifferences(drift)})`);
     if (reasons.length > 0) {
       warn(`${newSpec.pinPath}: building a new kernel map (${reasons.join("; ")})`);
-      const { map: replacement, entries } = buildFor(newSpec, current, managedBefore);
+      const built = buildFor(newSpec, current, managedBefore);
+      const replacement = built.map;
       try {
         // Read back before the swap, so a failing read-back leaves the old map pinned.
-        const observation = observe(newSpec, replacement, entries);
+        const observation = built.observe();
         if (newSpec.pinPath === oldSpec.pinPath) {
           pinInto(replacement, newSpec.pinPath, { replace: true, expectedId: current.info.id, permissions: newSpec.permissions });
           observation.createdDirectories = [];
@@ -397,7 +499,7 @@ export function updatePinnedMap(
     if (JSON.stringify(newSpec.permissions ?? null) !== JSON.stringify(oldSpec.permissions ?? null)) {
       applyPermissions(newSpec.pinPath, newSpec.permissions);
     }
-    const observation = observe(newSpec, current, live);
+    const observation = observeReconciled(newSpec, current, live);
     observation.createdDirectories = createdDirectories;
     return observation;
   } finally {

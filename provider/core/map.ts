@@ -171,6 +171,120 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
 }
 
 /**
+ * Writes `count` packed entries (keys and values back to back, as a table
+ * holds them) into `map`: batched where the type has it, else one by one.
+ * Not for maps of maps or keyless types. Throws a wrapped kernel error naming
+ * `label` (EbpfError "Frozen" for a frozen map); what was written stays
+ * written, as with writeEntries.
+ */
+export function writePacked(map: MapFd, keys: Buffer, values: Buffer, count: number, label: string): void {
+  if (count === 0) return;
+  const { keySize } = map.info;
+  const valueBytes = map.valueBytes;
+  try {
+    if (!hasBatch(map.info.type) || count === 1) {
+      for (let index = 0; index < count; index++) {
+        faultPoint(`write:${index}`);
+        map.update(keys.subarray(index * keySize, (index + 1) * keySize), values.subarray(index * valueBytes, (index + 1) * valueBytes), BPF_ANY);
+      }
+      return;
+    }
+    faultPoint("write:0");
+    let written = 0;
+    while (written < count) {
+      written += map.updateBatch(keys.subarray(written * keySize), values.subarray(written * valueBytes), count - written);
+    }
+  } catch (error) {
+    throw kernelError("write entries of", label, error, { EPERM: "Frozen" });
+  }
+}
+
+/**
+ * Deletes `count` packed keys from `map` (arrays: their values are zeroed).
+ * Keys already gone are not an error. Throws a wrapped kernel error.
+ */
+export function deletePacked(map: MapFd, keys: Buffer, count: number, label: string): void {
+  if (count === 0) return;
+  if (isArrayLike(map.info.type) && !isMapOfMaps(map.info.type)) {
+    writePacked(map, keys, Buffer.alloc(count * map.valueBytes), count, label);
+    return;
+  }
+  const { keySize } = map.info;
+  deleteKeys(map, Array.from({ length: count }, (_, index) => keys.subarray(index * keySize, (index + 1) * keySize)), label);
+}
+
+/** A map's entries packed back to back in dump order (see dumpPacked). */
+export interface PackedDump {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+/**
+ * Reads every entry of `map` into two growing buffers, with no object per
+ * entry: BPF_MAP_LOOKUP_BATCH in chunks where the type has it, else
+ * get-next-key + lookup. Arrays report every index. Throws a wrapped kernel
+ * error.
+ */
+export function dumpPacked(map: MapFd, label: string): PackedDump {
+  const { keySize } = map.info;
+  const valueBytes = map.valueBytes;
+  if (!isDumpable(map.info.type)) return { keys: Buffer.alloc(0), values: Buffer.alloc(0), count: 0 };
+  try {
+    if (!hasBatch(map.info.type)) return packEntries(dumpByKey(map), keySize, valueBytes);
+    let chunk = Math.max(1, Math.min(map.info.maxEntries, 65536));
+    let room = chunk;
+    let keys = Buffer.allocUnsafe(room * keySize);
+    let values = Buffer.allocUnsafe(room * valueBytes);
+    let count = 0;
+    let inBatch: Buffer | null = null;
+    let outBatch = Buffer.alloc(Math.max(keySize, 8));
+    for (;;) {
+      if (room - count < chunk) {
+        // Doubling keeps the copies linear in the entries.
+        room = Math.max(room * 2, count + chunk);
+        const largerKeys = Buffer.allocUnsafe(room * keySize);
+        keys.copy(largerKeys, 0, 0, count * keySize);
+        keys = largerKeys;
+        const largerValues = Buffer.allocUnsafe(room * valueBytes);
+        values.copy(largerValues, 0, 0, count * valueBytes);
+        values = largerValues;
+      }
+      let result;
+      try {
+        result = map.lookupBatch(inBatch, outBatch, keys.subarray(count * keySize), values.subarray(count * valueBytes), chunk);
+      } catch (error) {
+        // Hash buckets are returned whole; a chunk smaller than a bucket is ENOSPC.
+        if (isBpfError(error, "ENOSPC")) {
+          chunk *= 2;
+          continue;
+        }
+        if (count === 0 && inBatch === null && (isBpfError(error, "EOPNOTSUPP") || isBpfError(error, "ENOTSUPP") || isBpfError(error, "EINVAL"))) {
+          return packEntries(dumpByKey(map), keySize, valueBytes);
+        }
+        throw error;
+      }
+      count += result.count;
+      if (result.done) return { keys: keys.subarray(0, count * keySize), values: values.subarray(0, count * valueBytes), count };
+      inBatch = outBatch;
+      outBatch = Buffer.alloc(inBatch.length);
+    }
+  } catch (error) {
+    throw kernelError("read entries of", label, error);
+  }
+}
+
+function packEntries(entries: RawEntry[], keySize: number, valueBytes: number): PackedDump {
+  const keys = Buffer.allocUnsafe(entries.length * keySize);
+  const values = Buffer.allocUnsafe(entries.length * valueBytes);
+  entries.forEach((entry, index) => {
+    entry.key!.copy(keys, index * keySize);
+    entry.value.copy(values, index * valueBytes);
+  });
+  return { keys, values, count: entries.length };
+}
+
+/**
  * Deletes `keys` from `map` (arrays cannot delete: their entries are zeroed).
  * Keys that are already gone are not an error. Throws a wrapped kernel error.
  */
@@ -291,15 +405,17 @@ export function freezeMap(map: MapFd, label: string): void {
 }
 
 /**
- * Builds a complete map off to the side: create, populate, freeze if asked.
+ * Builds a complete map off to the side: create, populate (with `entries`,
+ * or by calling it with the new map), freeze if asked.
  * Returns the owned, unpinned map; on any failure closes it and rethrows, so
  * nothing is left behind (an unpinned map with no fd is freed by the kernel).
  */
-export function buildMap(spec: KernelMapSpec, entries: RawEntry[], freeze: boolean, label: string): MapFd {
+export function buildMap(spec: KernelMapSpec, entries: RawEntry[] | ((map: MapFd) => void), freeze: boolean, label: string): MapFd {
   const map = createKernelMap(spec, label);
   try {
     faultPoint("populate");
-    writeEntries(map, entries, label);
+    if (typeof entries === "function") entries(map);
+    else writeEntries(map, entries, label);
     if (freeze) freezeMap(map, label);
     return map;
   } catch (error) {

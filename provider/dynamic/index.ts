@@ -9,12 +9,12 @@
 // time, so this module works in any dynamic-provider host.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import {
-  canonicalContents, checkSpec, contentsAreObservable, contentsDrift, createPinnedMap, declaredDigest, deletePinnedMap, describeDrift,
-  limitDrift, observePinnedMap, PinnedMapSpecInputSchema, recreateReasons, SpecError, updatePinnedMap,
+  canonicalContents, checkSpec, contentsAreObservable, createPinnedMap, declaredDigest, deletePinnedMap, describeDrift,
+  observePinnedMap, PinnedMapSpecInputSchema, recreateReasons, SpecError, updatePinnedMap,
   type ContentEntry, type ContentsDrift, type MapObservation, type MapSpec,
 } from "../core";
 import { arrayForm, comparableContents, keyedPath } from "./keyed";
-import { deltaCounts, describeNewMap, fileContentsDelta, fileContentsDrift, inlineContentsDelta } from "./reports";
+import { deltaCounts, describeNewMap, fileContentsDelta, inlineContentsDelta } from "./reports";
 import {
   canonicalInputs, carriedRecords, declarationOf, declaredInputsOf, FILE_DIGEST_PROPERTY, hasUnknown, liveInputs, outputsOf,
   recordedDirectories, recordedFileKeys, recordedSpecOf, specOf, specWithoutContents, stateOf,
@@ -46,18 +46,13 @@ const FILE_MODE_DRIFT_KEYS = 20;
 function liveContentsOf(spec: MapSpec, observation: MapObservation): { contents?: ContentEntry[]; drift?: ContentsDrift } {
   const inSync = !contentsAreObservable(spec.mapType) || observation.contentsDigest === declaredDigest(spec);
   if (inSync) return spec.contentsFile !== undefined ? {} : { contents: canonicalContents(spec) };
-  const drift = contentsDrift(canonicalContents(spec), observation.contents);
+  // File mode keeps no entries in state; drift names at most a few keys (and decodes only those).
+  const fileMode = spec.contentsFile !== undefined;
+  const report = observation.driftFromDeclared(fileMode ? FILE_MODE_DRIFT_KEYS : Infinity);
   // One line per map, readable without --diff.
-  if (drift) warn(`${spec.pinPath}: drift: ${describeDrift(drift)}`);
-  // File mode keeps no entries in state; drift names at most a few keys.
-  if (spec.contentsFile !== undefined) return { ...(drift && { drift: limitDrift(drift, FILE_MODE_DRIFT_KEYS) }) };
-  return { contents: observation.contents, ...(drift && { drift }) };
-}
-
-/** What an update brings a contents file's map to, as `+1 ~1 -1`; "" when nothing changes. */
-function fileDeltaCounts(spec: MapSpec, olds: Record<string, unknown>): string {
-  const drift = fileContentsDrift(spec, olds);
-  return drift ? deltaCounts(drift) : "";
+  if (report) warn(`${spec.pinPath}: drift: ${describeDrift(report.drift, 10, report.counts)}`);
+  if (fileMode) return { ...(report && { drift: report.drift }) };
+  return { contents: observation.contents, ...(report && { drift: report.drift }) };
 }
 
 /** The PinnedMap dynamic provider. Every method throws with a message naming the map and the cause. */
@@ -148,8 +143,11 @@ export const provider = {
     const changed = contentsChanged(olds, news);
     // What the in-place delta will do, computed before the map changes.
     const rebuild = recreateReasons(oldSpec, newSpec, changed).length > 0;
-    const delta = !changed || rebuild ? "" : newSpec.contentsFile !== undefined ? fileDeltaCounts(newSpec, olds) : inlineContentsDelta(olds, news);
+    // A contents file's delta is counted by the update itself (the state has no entries to compare).
+    const inlineDelta = !changed || rebuild || newSpec.contentsFile !== undefined ? "" : inlineContentsDelta(olds, news);
     const observation = updatePinnedMap(oldSpec, newSpec, Number(olds.mapId), warn, changed, recordedFileKeys(olds, warn));
+    const fileDelta = changed && newSpec.contentsFile !== undefined && observation.applied ? deltaCounts(observation.applied) : "";
+    const delta = inlineDelta || (fileDelta === "+0 ~0 -0" ? "" : fileDelta);
     if (observation.mapId !== Number(olds.mapId)) warn(`${newSpec.pinPath}: new kernel map: ${describeNewMap(oldSpec, newSpec)}`);
     else if (delta) warn(`${newSpec.pinPath}: applied in place: ${delta}`);
     return { outs: stateOf(newSpec, observation, news.contents, olds) };

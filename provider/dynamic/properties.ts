@@ -183,9 +183,16 @@ export function stateOf(
   return {
     ...canonicalInputs(spec, contents),
     ...outputsOf(observation),
-    ...(recordsFileKeys(spec) && { [FILE_KEYS_PROPERTY]: packKeys(encodeContents(spec).map((entry) => entry.key!), spec.keySize) }),
+    ...(recordsFileKeys(spec) && { [FILE_KEYS_PROPERTY]: packKeys(declaredKeys(spec), spec.keySize) }),
     ...(directories.length > 0 && { [CREATED_DIRECTORIES_PROPERTY]: [...new Set(directories)] }),
   };
+}
+
+// The declared keys of a spec (views into its packed table where it has one).
+function declaredKeys(spec: MapSpec): Buffer[] {
+  const table = spec.table;
+  if (!table) return encodeContents(spec).map((entry) => entry.key!);
+  return Array.from({ length: table.count }, (_, index) => table.keyAt(index));
 }
 
 /** The directories recorded in state as created by the provider (see CREATED_DIRECTORIES_PROPERTY). */

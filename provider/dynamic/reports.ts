@@ -2,15 +2,15 @@
 // what an update changes in place, why it builds a new kernel map, and what a
 // new contents file changes in the live map.
 import {
-  canonicalContents, contentsDrift, describeDrift, isEbpfError, observePinnedMap, recreateReasons, SpecError,
-  type ContentsDrift, type MapSpec,
+  describeDrift, isEbpfError, observePinnedMap, recreateReasons, SpecError,
+  type ContentsDrift, type DriftCounts, type DriftReport, type MapSpec,
 } from "../core";
-import { keyedForm, keyNotation } from "./keyed";
-import { recordedFileKeys } from "./properties";
+import { keyedForm } from "./keyed";
 
-/** `+added ~changed -removed` of a per-key difference. */
-export function deltaCounts(drift: ContentsDrift | undefined): string {
-  return `+${drift?.added?.length ?? 0} ~${drift?.changed?.length ?? 0} -${drift?.removed?.length ?? 0}`;
+/** `+added ~changed -removed` of a per-key difference (its lists, or its counts). */
+export function deltaCounts(drift: ContentsDrift | DriftCounts | undefined): string {
+  const count = (value: unknown[] | number | undefined) => (typeof value === "number" ? value : value?.length ?? 0);
+  return `+${count(drift?.added)} ~${count(drift?.changed)} -${count(drift?.removed)}`;
 }
 
 /**
@@ -34,38 +34,37 @@ export function inlineContentsDelta(olds: Record<string, unknown>, news: Record<
 
 /**
  * What bringing the live map (`olds.mapId`) to a contents file's entries
- * changes, by key: in merge mode only keys the previous file declared (as
- * recorded) are removed. Reads the live map; undefined when it cannot be
- * read as `spec` (a new map is built then) or nothing changes.
+ * changes, by key ("added": keys the file adds), naming at most `limit` keys
+ * of each kind, with the counts. Reads the live map; undefined when it
+ * cannot be read as `spec` (a new map is built then) or nothing changes. In
+ * merge mode only declared keys are read back, so none show as removed.
  */
-export function fileContentsDrift(spec: MapSpec, olds: Record<string, unknown>): ContentsDrift | undefined {
-  let live;
+export function fileContentsDrift(spec: MapSpec, olds: Record<string, unknown>, limit = 10): DriftReport | undefined {
+  let report;
   try {
     const observed = observePinnedMap(spec, Number(olds.mapId));
     if (observed.status !== "ok") return undefined;
-    live = observed.observation.contents;
+    report = observed.observation.driftFromDeclared(limit);
   } catch (error) {
     if (isEbpfError(error) || error instanceof SpecError) return undefined;
     throw error;
   }
-  // From the live map to the declaration: "added" are keys the file adds.
-  const drift = contentsDrift(live, canonicalContents(spec));
-  if (drift?.removed && spec.contentsPolicy === "merge") {
-    const keyCodec = spec.codecs.key;
-    const managed = new Set((recordedFileKeys(olds, () => {}) ?? []).map((key) => (key && keyCodec ? keyNotation(keyCodec.decode(key)) : "")));
-    drift.removed = drift.removed.filter((key) => managed.has(keyNotation(key)));
-    if (drift.removed.length === 0) delete drift.removed;
-    if (!drift.added && !drift.changed && !drift.removed) return undefined;
-  }
-  return drift;
+  if (!report) return undefined;
+  // From the live map to the declaration: the reverse of the read-back's drift.
+  const { added, changed, removed } = report.drift;
+  const drift: ContentsDrift = {};
+  if (removed) drift.added = removed;
+  if (changed) drift.changed = changed;
+  if (added) drift.removed = added;
+  return { drift, counts: { added: report.counts.removed, changed: report.counts.changed, removed: report.counts.added } };
 }
 
 /** fileContentsDrift as one line: `3 entries change: 1 added (…), 1 changed (…), 1 removed (…)`; "" when none. */
 export function fileContentsDelta(spec: MapSpec, olds: Record<string, unknown>): string {
-  const drift = fileContentsDrift(spec, olds);
-  if (!drift) return "";
-  const total = (drift.added?.length ?? 0) + (drift.changed?.length ?? 0) + (drift.removed?.length ?? 0);
-  return `${total} ${total === 1 ? "entry changes" : "entries change"}: ${describeDrift(drift)}`;
+  const report = fileContentsDrift(spec, olds);
+  if (!report) return "";
+  const total = report.counts.added + report.counts.changed + report.counts.removed;
+  return `${total} ${total === 1 ? "entry changes" : "entries change"}: ${describeDrift(report.drift, 10, report.counts)}`;
 }
 
 // The ABI inputs whose change builds a new map, shown as `field old → new`.
