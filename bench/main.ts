@@ -36,10 +36,12 @@ const config = {
   pulumiMaps: knob("BENCH_PULUMI_MAPS", 200),
   pulumiSmallEntries: knob("BENCH_PULUMI_SMALL_ENTRIES", 10),
   /** Entry counts of the one-map stacks declared with contentsFile (a JSON Lines file); "" for none. */
-  pulumiFileEntries: (process.env.BENCH_PULUMI_FILE_ENTRIES ?? `${knob("BENCH_PULUMI_ENTRIES", 100_000)},${Math.round(knob("BENCH_PULUMI_ENTRIES", 100_000) / 10)}`)
+  pulumiFileEntries: (process.env.BENCH_PULUMI_FILE_ENTRIES ?? `1000000,${knob("BENCH_PULUMI_ENTRIES", 100_000)}`)
     .split(",").map((s) => s.trim()).filter(Boolean).map(Number),
   /** create (always), refresh (preview --refresh), delta (up with 1% changed). */
-  pulumiOps: (process.env.BENCH_PULUMI_OPS ?? "create,refresh").split(",").map((s) => s.trim()),
+  pulumiOps: (process.env.BENCH_PULUMI_OPS ?? "create,refresh,delta").split(",").map((s) => s.trim()),
+  /** Entry counts of the large-table rows (contentsFile through the provider's methods, one process each); "" for none. */
+  tableEntries: (process.env.BENCH_TABLE_ENTRIES ?? "100000,1000000,4000000").split(",").map((s) => s.trim()).filter(Boolean).map(Number),
 };
 
 const pinRoot = process.env.BENCH_PIN_DIR;
@@ -193,6 +195,7 @@ function groups(n: string, m: string): Group[] {
       work: `update one element at a time (${n} keys)`, baseline: `c.update_elem@${n}`, cilium: `cilium.put@${n}`,
       rows: [
         { id: `binding.update_elem@${n}`, who: "ours: binding MapFd.update" },
+        { id: `binding.update_elem_prepared@${n}`, who: "ours: binding MapFd.prepare → update()" },
         { id: `cilium.put@${n}`, who: "cilium/ebpf Map.Put" },
       ],
     },
@@ -200,6 +203,7 @@ function groups(n: string, m: string): Group[] {
       work: `look up one element at a time (${n} keys)`, baseline: `c.lookup_elem@${n}`, cilium: `cilium.lookup@${n}`,
       rows: [
         { id: `binding.lookup_elem@${n}`, who: "ours: binding MapFd.lookupInto" },
+        { id: `binding.lookup_elem_prepared@${n}`, who: "ours: binding MapFd.prepare → lookup()" },
         { id: `cilium.lookup@${n}`, who: "cilium/ebpf Map.Lookup" },
       ],
     },
@@ -263,6 +267,41 @@ function groups(n: string, m: string): Group[] {
       ],
     },
   ];
+}
+
+// ---- large tables: contentsFile maps through the provider's methods, one child process per size
+
+/** Runs bench/tables.js for `n` entries in its own process (so its peak RSS is this work's), keeping its samples. */
+function largeTable(n: number): void {
+  const script = path.join(root, "dist", "bench", "tables.js");
+  runJsonLines(process.execPath, ["--expose-gc", script, String(n), pinRoot!, workDir], String(n));
+}
+
+/** The goal of each large-table row, as a ratio to its C baseline (issue: packed tables). */
+const TABLE_ROWS = [
+  { id: "provider.file.check_create", who: "check + create from contentsFile", baseline: "c.create_update_batch", baselineWho: "C batch populate", goal: 4 },
+  { id: "provider.file.read", who: "read, unchanged", baseline: "c.lookup_batch", baselineWho: "C batch dump", goal: 4 },
+  { id: "provider.file.read_drift", who: "read, 30 keys of each kind drifted (20 named)", baseline: "c.lookup_batch", baselineWho: "C batch dump", goal: 6 },
+  { id: "provider.file.check_diff_update", who: "check + diff + update of a 1% change", baseline: "c.delta_reconcile", baselineWho: "C reconcile (dump + compare + write)", goal: 4 },
+];
+
+function largeTableRows(): string {
+  const lines = [
+    "| entries | operation | time | C baseline | × C | goal |",
+    "|---:|---|---:|---|---:|---:|",
+  ];
+  for (const n of config.tableEntries) {
+    for (const row of TABLE_ROWS) {
+      const sample = best.get(`${row.id}@${n}`);
+      const base = best.get(`${row.baseline}@${n}`);
+      if (!sample || !base) continue;
+      const ratio = sample.ms / base.ms;
+      lines.push(`| ${n} | ${row.who} | ${fmtMs(sample.ms)} | ${row.baselineWho} ${fmtMs(base.ms)} | ${fmtRatio(ratio)} | ≤ ${row.goal}× ${ratio <= row.goal ? "(met)" : "(not met)"} |`);
+    }
+    const rss = best.get(`rss.peak@${n}`);
+    if (rss) lines.push(`| ${n} | peak RSS of the process (all of the above) | ${rss.ms.toFixed(0)} MB | | | ${n === 1_000_000 ? `≤ 400 MB ${rss.ms <= 400 ? "(met)" : "(not met)"}` : ""} |`);
+  }
+  return lines.join("\n");
 }
 
 function perEntry(sample: Sample): number {
@@ -340,14 +379,14 @@ function table(rows: Row[]): string {
 
 function pulumiTable(results: PulumiResult[]): string {
   const lines = [
-    "| stack | operation | wall time | plugin RPCs | our provider methods | our share of wall | calls | state file |",
-    "|---|---|---:|---:|---:|---:|---|---:|",
+    "| stack | operation | wall time | plugin RPCs | our provider methods | our share of wall | calls | provider peak RSS | state file |",
+    "|---|---|---:|---:|---:|---:|---|---:|---:|",
   ];
   for (const result of results) {
     const label = `${result.scenario.maps} × ${result.scenario.entriesPerMap}-entry map${result.scenario.maps > 1 ? "s" : ""}` +
       (result.scenario.contentsFile ? ", contentsFile" : ", inline contents");
     if (result.error && result.ops.length === 0) {
-      lines.push(`| ${label} | failed: ${result.error} | | | | | | |`);
+      lines.push(`| ${label} | failed: ${result.error} | | | | | | | |`);
       continue;
     }
     result.ops.forEach((op, i) => {
@@ -355,9 +394,10 @@ function pulumiTable(results: PulumiResult[]): string {
       const ours = Object.values(op.providerMs).reduce((a, b) => a + b, 0);
       const calls = Object.entries(op.calls).map(([m, c]) => `${m} ${c}`).join(", ");
       const state = i === 0 ? `${(result.stateBytes / 1024).toFixed(0)} KiB` : "";
-      lines.push(`| ${label} | ${op.op} | ${fmtMs(op.wallMs)} | ${fmtMs(rpc)} | ${fmtMs(ours)} | ${((100 * ours) / op.wallMs).toFixed(1)}% | ${calls} | ${state} |`);
+      const rss = op.providerPeakRssMb > 0 ? `${op.providerPeakRssMb.toFixed(0)} MB` : "";
+      lines.push(`| ${label} | ${op.op} | ${fmtMs(op.wallMs)} | ${fmtMs(rpc)} | ${fmtMs(ours)} | ${((100 * ours) / op.wallMs).toFixed(1)}% | ${calls} | ${rss} | ${state} |`);
     });
-    if (result.error) lines.push(`| ${label} | failed: ${result.error} | | | | | | |`);
+    if (result.error) lines.push(`| ${label} | failed: ${result.error} | | | | | | | |`);
   }
   return lines.join("\n");
 }
@@ -416,6 +456,12 @@ async function main(): Promise<void> {
     for (const sample of await providerLayer(layerOptions(config.typedEntries))) keep(sample, m);
   }
 
+  for (const entries of config.tableEntries) {
+    log(`large table: ${entries} entries from a contentsFile through the provider (C baseline at the same size)`);
+    for (let i = 0; i < config.repeat; i++) baseline(entries);
+    largeTable(entries);
+  }
+
   const pulumiResults: PulumiResult[] = [];
   if (!config.pulumi) {
     skipped.pulumi = "BENCH_PULUMI=0";
@@ -466,6 +512,12 @@ async function main(): Promise<void> {
     `× C = per-entry time over the C baseline's in this run; cilium/ours, bpftool/ours > 1 means ours is faster.`);
   out.push("");
   out.push(table(rows));
+  if (config.tableEntries.length) {
+    out.push("");
+    out.push("Large tables: a hash u32 → u64 map declared with contentsFile, the provider's methods called as the engine calls them, one process per size; × C = time over the C baseline at the same size in this run.");
+    out.push("");
+    out.push(largeTableRows());
+  }
   if (pulumiResults.length) {
     out.push("");
     out.push(pulumiTable(pulumiResults));

@@ -7,7 +7,9 @@
 //                                                       request's arrival to its answer: protobuf
 //                                                       Struct ⇄ JS conversion, deserializing the
 //                                                       stub, and our method inside;
-//   {"layer": "provider", "method": "create", "ms": …}  our method alone (provider/dynamic/index.ts).
+//   {"layer": "provider", "method": "create", "ms": …}  our method alone (provider/dynamic/index.ts);
+//   {"layer": "rss", "method": "create", "ms": …}       the plugin process's peak RSS so far (VmHWM), in MB
+//                                                       (in the "ms" field), after each answer.
 // Nothing is changed but the timing wrappers; results and errors pass through.
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -17,6 +19,12 @@ const entry = process.argv[1] ?? "";
 
 function record(layer: string, method: string, ms: number): void {
   fs.appendFileSync(out!, `${JSON.stringify({ layer, method, ms, pid: process.pid })}\n`);
+}
+
+// The process's peak resident set so far (VmHWM), in MB.
+function peakRssMb(): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"));
+  return match ? Number(match[1]) / 1024 : 0;
 }
 
 function elapsed(start: bigint): number {
@@ -47,7 +55,10 @@ if (out && /dynamic-provider/.test(entry)) {
         const start = process.hrtime.bigint();
         return (handler as (...args: unknown[]) => unknown).call(impl, call, (...args: unknown[]) => {
           record("rpc", name, elapsed(start));
-          return callback(...args);
+          const answered = callback(...args);
+          // The answer is serialized by now: the peak includes it.
+          record("rss", name, peakRssMb());
+          return answered;
         });
       };
     }

@@ -25,6 +25,8 @@ export interface PulumiOp {
   /** Sum of our provider methods' times, per method. */
   providerMs: Record<string, number>;
   calls: Record<string, number>;
+  /** The largest peak RSS of a dynamic-provider plugin process during the operation, in MB. */
+  providerPeakRssMb: number;
 }
 
 export interface PulumiResult {
@@ -122,21 +124,23 @@ function writeContentsFiles(dir: string, scenario: PulumiScenario, deltaPercent:
   return bytes;
 }
 
-function readTimings(file: string): Pick<PulumiOp, "rpcMs" | "providerMs" | "calls"> {
+function readTimings(file: string): Pick<PulumiOp, "rpcMs" | "providerMs" | "calls" | "providerPeakRssMb"> {
   const rpcMs: Record<string, number> = {};
   const providerMs: Record<string, number> = {};
   const calls: Record<string, number> = {};
-  if (!fs.existsSync(file)) return { rpcMs, providerMs, calls };
+  let providerPeakRssMb = 0;
+  if (!fs.existsSync(file)) return { rpcMs, providerMs, calls, providerPeakRssMb };
   for (const line of fs.readFileSync(file, "utf8").split("\n")) {
     if (!line) continue;
     const { layer, method, ms } = JSON.parse(line) as { layer: string; method: string; ms: number };
     if (layer === "rpc") rpcMs[method] = (rpcMs[method] ?? 0) + ms;
+    else if (layer === "rss") providerPeakRssMb = Math.max(providerPeakRssMb, ms);
     else {
       providerMs[method] = (providerMs[method] ?? 0) + ms;
       calls[method] = (calls[method] ?? 0) + 1;
     }
   }
-  return { rpcMs, providerMs, calls };
+  return { rpcMs, providerMs, calls, providerPeakRssMb };
 }
 
 /**

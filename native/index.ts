@@ -89,6 +89,27 @@ interface Addon {
   fstatfsType(fd: number): number;
   objPinAt(fd: number, dirFd: number, name: string): void;
   objGetAt(dirFd: number, name: string, fileFlags: number): number;
+  PreparedElem: new (fd: number, key: Uint8Array | null, value: Uint8Array) => PreparedElement;
+}
+
+/**
+ * One element of a map, prepared for repeated calls (MapFd.prepare): its key
+ * and value buffers are bound once, so each call is a single syscall with no
+ * argument to check or convert. Change the bytes of the bound buffers between
+ * calls to address other keys or write other values. It holds its own
+ * duplicate of the map fd: closing the MapFd does not close it; close() (or
+ * garbage collection) does. A call after close() throws a TypeError; kernel
+ * errors are thrown as by MapFd's methods.
+ */
+export interface PreparedElement {
+  /** BPF_MAP_LOOKUP_ELEM of the bound key into the bound value buffer; false when the key is absent. */
+  lookup(): boolean;
+  /** BPF_MAP_UPDATE_ELEM of the bound key and value; flags as MapFd.update (default BPF_ANY). */
+  update(flags?: number): void;
+  /** BPF_MAP_DELETE_ELEM of the bound key; false when it was absent. */
+  delete(): boolean;
+  /** Releases the fd and the buffers; a second call does nothing. */
+  close(): void;
 }
 
 /** Update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and the element flag BPF_F_LOCK. */
@@ -262,6 +283,15 @@ export class MapFd extends OwnedFd {
   /** Writes one element; flags BPF_ANY (default), BPF_NOEXIST, BPF_EXIST, optionally | BPF_F_LOCK. */
   update(key: Uint8Array | null, value: Uint8Array | null, flags = BPF_ANY): void {
     addon.updateElem(this.fd, this.#key(key), value === null ? null : this.#value(value), flags);
+  }
+
+  /**
+   * Binds `key` (null for maps without keys) and `value` (valueBytes long)
+   * for repeated single-element calls without per-call argument checks (see
+   * PreparedElement). Throws RangeError for buffers of the wrong size.
+   */
+  prepare(key: Uint8Array | null, value: Uint8Array): PreparedElement {
+    return new addon.PreparedElem(this.fd, this.#key(key), this.#value(value));
   }
 
   /** Deletes one element; returns false when it was absent. */

@@ -321,6 +321,46 @@ describe("native bpf(2) binding", function () {
       assert.equal(allKeys(m).length, 0);
     });
 
+    it("a prepared element: bound buffers re-read on every call, its own fd outlives the MapFd, closed is a TypeError", () => {
+      const pin = path.join(bpffs().dir("prepared"), "m");
+      const m = create({ mapType: T.hash, keySize: 4, valueSize: 8, maxEntries: 16 });
+      m.pin(pin);
+      const key = u32(1);
+      const value = u64(10);
+      const element = m.prepare(key, value);
+      try {
+        assert.equal(element.lookup(), false);
+        element.update();
+        assert.deepEqual(m.lookup(u32(1)), u64(10));
+        // The buffers are bound, not copied: new bytes address another key and write another value.
+        key.writeUInt32LE(2);
+        value.writeUInt32LE(20);
+        element.update();
+        assert.deepEqual(m.lookup(u32(2)), u64(20));
+        assertBpfError(() => element.update(native.BPF_NOEXIST), "EEXIST", "BPF_MAP_UPDATE_ELEM");
+        value.fill(0);
+        assert.equal(element.lookup(), true);
+        assert.deepEqual(value, u64(20));
+        // Its own duplicate of the fd: closing the MapFd leaves it working.
+        m.close();
+        assert.equal(element.delete(), true);
+        assert.equal(element.delete(), false);
+        key.writeUInt32LE(1);
+        assert.equal(element.lookup(), true);
+        // bpftool, reading the pin, sees what the prepared calls left.
+        const seen = bpftoolJson<{ key: string[] }[]>("map", "dump", "pinned", pin);
+        assert.deepEqual(seen.map((entry) => Number(entry.key[0])), [1]);
+      } finally {
+        element.close();
+      }
+      element.close();
+      assert.throws(() => element.lookup(), { name: "TypeError", message: /prepared element is closed/ });
+      assert.throws(() => m.prepare(u32(1), u64(1)), /map fd is closed/);
+      const other = create({ mapType: T.hash, keySize: 4, valueSize: 8, maxEntries: 16 });
+      assert.throws(() => other.prepare(Buffer.alloc(3), u64(1)), { name: "RangeError", message: /key must be 4 bytes; got 3/ });
+      assert.throws(() => other.prepare(u32(1), Buffer.alloc(4)), { name: "RangeError", message: /value must be 8 bytes; got 4/ });
+    });
+
     it("array: every index exists (NOEXIST → EEXIST), delete is EINVAL, out of range is E2BIG on update", () => {
       const m = create({ mapType: T.array, keySize: 4, valueSize: 4, maxEntries: 4 });
       assert.deepEqual(m.lookup(u32(3)), u32(0));

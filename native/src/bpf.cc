@@ -706,7 +706,106 @@ Napi::Value ObjGetAt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
+// A prepared element: its own duplicate of the map fd and the key and value
+// buffers, held by reference for its lifetime, so that each lookup, update
+// or delete is one syscall with no arguments to convert (the per-element hot
+// path). The fd is closed by close() or when the object is collected.
+//   new PreparedElem(fd, key|null, value) → { lookup(), update(flags?), delete(), close() }
+class PreparedElem : public Napi::ObjectWrap<PreparedElem> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PreparedElem",
+                       {InstanceMethod("lookup", &PreparedElem::Lookup), InstanceMethod("update", &PreparedElem::Update),
+                        InstanceMethod("delete", &PreparedElem::Delete), InstanceMethod("close", &PreparedElem::Close)});
+  }
+
+  explicit PreparedElem(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PreparedElem>(info) {
+    int fd;
+    Bytes key, value;
+    if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "key", true, &key) || !GetBytes(info, 2, "value", false, &value)) return;
+    fd_ = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (fd_ < 0) {
+      ThrowSyscall(info.Env(), "fcntl(F_DUPFD_CLOEXEC)", errno);
+      return;
+    }
+    if (!info[1].IsNull() && !info[1].IsUndefined()) key_ref_ = Napi::Persistent(info[1].As<Napi::Object>());
+    value_ref_ = Napi::Persistent(info[2].As<Napi::Object>());
+    key_ = key.data;
+    value_ = value.data;
+  }
+
+  ~PreparedElem() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  // One element command on the prepared fd, key and value.
+  long Call(int cmd, uint64_t flags, bool with_value) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = static_cast<uint32_t>(fd_);
+    attr.key = Ptr(key_);
+    if (with_value) attr.value = Ptr(value_);
+    attr.flags = flags;
+    return SysBpf(cmd, &attr);
+  }
+
+  bool Open(Napi::Env env) {
+    if (fd_ >= 0) return true;
+    ThrowType(env, "prepared element is closed");
+    return false;
+  }
+
+  // lookup() → true (the value buffer holds the value), or false when the key is absent.
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    if (Call(BPF_MAP_LOOKUP_ELEM, 0, true) < 0) {
+      if (errno == ENOENT) return Napi::Boolean::New(env, false);
+      return ThrowErrno(env, BPF_MAP_LOOKUP_ELEM, errno);
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  // update(flags = BPF_ANY) writes the value buffer at the key.
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    uint64_t flags = BPF_ANY;
+    if (info.Length() > 0 && !info[0].IsUndefined() && !GetU64(info, 0, "flags", &flags)) return env.Undefined();
+    if (Call(BPF_MAP_UPDATE_ELEM, flags, true) < 0) return ThrowErrno(env, BPF_MAP_UPDATE_ELEM, errno);
+    return env.Undefined();
+  }
+
+  // delete() → true, or false when the key was absent.
+  Napi::Value Delete(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Open(env)) return env.Undefined();
+    if (Call(BPF_MAP_DELETE_ELEM, 0, false) < 0) {
+      if (errno == ENOENT) return Napi::Boolean::New(env, false);
+      return ThrowErrno(env, BPF_MAP_DELETE_ELEM, errno);
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  // close() releases the fd and the buffers; a second call does nothing.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    key_ref_.Reset();
+    value_ref_.Reset();
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  uint8_t* key_ = nullptr;
+  uint8_t* value_ = nullptr;
+  Napi::ObjectReference key_ref_;
+  Napi::ObjectReference value_ref_;
+};
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("PreparedElem", PreparedElem::Define(env));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
   exports.Set("lookupElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_LOOKUP_ELEM>));
   exports.Set("lookupAndDeleteElem", Napi::Function::New(env, ElemWithValue<BPF_MAP_LOOKUP_AND_DELETE_ELEM>));

@@ -5,7 +5,7 @@
 // validates or encodes the declaration again.
 import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
-  encodeEntries, isTableType, readContentsFile, rawEntriesOf, toNotation, valueBytesOf, type ContentsTarget, type EncodedEntry, type SpecCodecs,
+  encodeEntries, isTableType, readContentsFile, rawEntriesOf, tableNotation, toNotation, valueBytesOf, type ContentsTarget, type EncodedEntry, type SpecCodecs,
 } from "./contents";
 import { encodeContentsFile, encodeTable, type OriginTable } from "./packed";
 import { EntryTable } from "./table";
@@ -270,6 +270,7 @@ export function encodeContents(spec: MapSpec): readonly EncodedEntry[] {
  * TypeError for a spec not made by checkSpec.
  */
 export function canonicalContents(spec: MapSpec): ContentEntry[] {
+  if (spec.table) return tableNotation({ mapType: spec.mapType, codecs: spec.codecs }, spec.table);
   const { entries, codecs } = checkedPartsOf(spec);
   return toNotation({ mapType: spec.mapType, codecs }, rawEntriesOf(entries));
 }

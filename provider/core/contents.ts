@@ -10,6 +10,7 @@ import type { RawEntry } from "./map";
 import { MAP_TYPES, type MapTypeName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
 import { ContentEntrySchema, type ContentEntry } from "./schema";
+import type { EntryTable } from "./table";
 
 /** A declared entry encoded for the kernel. */
 export interface EncodedEntry {
@@ -295,6 +296,38 @@ export function toNotation(target: NotationTarget, entries: readonly RawEntry[])
     else if (info.perCpu) Object.assign(out, decodePerCpu(codecs.value!, entry.value, codecs.possibleCpus));
     else out.value = codecs.value!.decode(entry.value) satisfies CanonicalValue;
     return out;
+  });
+}
+
+// Copies record `index` (of `size` bytes) of `source` into `scratch`.
+function load(scratch: Buffer, source: Buffer, index: number, size: number): Buffer {
+  const start = index * size;
+  if (size > 32) source.copy(scratch, 0, start, start + size);
+  else for (let byte = 0; byte < size; byte++) scratch[byte] = source[start + byte]!;
+  return scratch;
+}
+
+/**
+ * A packed table's entries (see table.ts) in the declared notation and
+ * canonical order, as toNotation expresses RawEntry lists, without a Buffer
+ * per entry: keys and values are decoded from two scratch buffers (decoded
+ * notation never refers to the bytes it came from).
+ */
+export function tableNotation(target: NotationTarget, table: EntryTable): ContentEntry[] {
+  const { codecs } = target;
+  const keyCodec = codecs.key!;
+  const valueCodec = codecs.value!;
+  const perCpu = MAP_TYPES[target.mapType].perCpu === true;
+  const { keySize, valueBytes, keys, values } = table;
+  const left = Buffer.allocUnsafe(keySize);
+  const right = Buffer.allocUnsafe(keySize);
+  const order = Array.from({ length: table.count }, (_, index) => index)
+    .sort((a, b) => keyCodec.compare(load(left, keys, a, keySize), load(right, keys, b, keySize)));
+  const valueScratch = Buffer.allocUnsafe(valueBytes);
+  return order.map((index) => {
+    const key = keyCodec.decode(load(left, keys, index, keySize));
+    const value = load(valueScratch, values, index, valueBytes);
+    return perCpu ? { key, ...decodePerCpu(valueCodec, value, codecs.possibleCpus) } : { key, value: valueCodec.decode(value) };
   });
 }
 

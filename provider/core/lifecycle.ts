@@ -3,7 +3,7 @@
 // the same core can serve a plugin provider or a command line tool.
 import { isEbpfError, EbpfError } from "./errors";
 import { compareAbi, describeDifferences, liveAbi, type LiveAbi } from "./abi";
-import { rawEntriesOf, toNotation as notationOf } from "./contents";
+import { rawEntriesOf, tableNotation, toNotation as notationOf } from "./contents";
 import { MAP_TYPES, flagsToMask } from "./maptypes";
 import {
   buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState, writePacked,
@@ -192,7 +192,7 @@ function observeTable(spec: MapSpec, map: MapFd, known?: TableState): MapObserva
       return sameTable(managed, spec.table!) ? spec.table!.digest() : managed.digest();
     },
     get contents() {
-      contents ??= toNotation(spec, managed.rawEntries());
+      contents ??= tableNotation({ mapType: spec.mapType, codecs: spec.codecs }, managed);
       return contents;
     },
     driftFromDeclared: (limit = Infinity) => tableDrift(spec, managed, limit),

@@ -228,32 +228,53 @@ export type Duplicate = [first: number, second: number];
 export function sortTable(
   keySize: number, valueBytes: number, count: number, keys: Buffer, values: Buffer, origins?: Uint32Array,
 ): { table: EntryTable; duplicates: Duplicate[]; origins: Uint32Array } {
-  const order = keyOrder(keys, keySize, count);
-  // Equal keys are adjacent now; the radix sort is stable, so a run's first is the earliest occurrence.
-  const duplicates: Duplicate[] = [];
-  let unique = order;
-  let kept: number[] | undefined;
-  let runStart = 0;
+  let order = keyOrder(keys, keySize, count);
   const originOf = (entry: number) => (origins ? origins[entry]! : entry);
-  for (let index = 1; index < count; index++) {
-    if (compareRecords(keys, order[index - 1]!, keys, order[index]!, keySize) !== 0) {
-      runStart = index;
-      kept?.push(order[index]!);
-      continue;
-    }
+  let sortedKeys = Buffer.allocUnsafe(count * keySize);
+  gather(keys, sortedKeys, keySize, order, count);
+  // Equal keys are adjacent now (a sequential scan); the radix sort is
+  // stable, so a run's first is the earliest occurrence.
+  const duplicates: Duplicate[] = [];
+  if (firstRepeat(sortedKeys, keySize, count) < count) {
     // Rare (the check fails then): keep each key's first occurrence.
-    kept ??= Array.from(order.subarray(0, index));
-    duplicates.push([originOf(order[runStart]!), originOf(order[index]!)]);
+    const kept: number[] = [order[0]!];
+    let runStart = 0;
+    for (let index = 1; index < count; index++) {
+      if (compareRecords(sortedKeys, index - 1, sortedKeys, index, keySize) !== 0) {
+        runStart = index;
+        kept.push(order[index]!);
+      } else duplicates.push([originOf(order[runStart]!), originOf(order[index]!)]);
+    }
+    order = Uint32Array.from(kept);
+    sortedKeys = Buffer.allocUnsafe(order.length * keySize);
+    gather(keys, sortedKeys, keySize, order, order.length);
   }
-  if (kept) unique = Uint32Array.from(kept);
-  const size = unique.length;
-  const sortedKeys = Buffer.allocUnsafe(size * keySize);
+  const size = order.length;
   const sortedValues = Buffer.allocUnsafe(size * valueBytes);
-  gather(keys, sortedKeys, keySize, unique, size);
-  gather(values, sortedValues, valueBytes, unique, size);
+  gather(values, sortedValues, valueBytes, order, size);
   const sortedOrigins = new Uint32Array(size);
-  for (let index = 0; index < size; index++) sortedOrigins[index] = originOf(unique[index]!);
+  for (let index = 0; index < size; index++) sortedOrigins[index] = originOf(order[index]!);
   return { table: new EntryTable(keySize, valueBytes, size, sortedKeys, sortedValues), duplicates, origins: sortedOrigins };
+}
+
+// The index of the first record of sorted `keys` equal to the one before it; `count` when none is.
+function firstRepeat(keys: Buffer, keySize: number, count: number): number {
+  const asWords = keySize % 4 === 0 ? words(keys) : undefined;
+  if (asWords && keySize === 4) {
+    for (let index = 1; index < count; index++) if (asWords[index] === asWords[index - 1]) return index;
+    return count;
+  }
+  if (asWords) {
+    const width = keySize / 4;
+    for (let index = 1; index < count; index++) {
+      let same = true;
+      for (let word = 0; word < width && same; word++) same = asWords[index * width + word] === asWords[(index - 1) * width + word];
+      if (same) return index;
+    }
+    return count;
+  }
+  for (let index = 1; index < count; index++) if (compareRecords(keys, index - 1, keys, index, keySize) === 0) return index;
+  return count;
 }
 
 /** A table of `entries` (RawEntry form, keys not null, any order; duplicates keep the first). */
@@ -336,16 +357,21 @@ export function tableDigest(table: EntryTable): string {
   const record = 8 + keySize + valueBytes;
   const perChunk = Math.max(1, Math.floor((1 << 20) / record));
   const chunk = Buffer.allocUnsafe(Math.min(table.count, perChunk) * record);
+  const keyLength = Buffer.alloc(4);
+  keyLength.writeUInt32LE(keySize);
+  const valueLength = Buffer.alloc(4);
+  valueLength.writeUInt32LE(valueBytes);
   for (let start = 0; start < table.count; start += perChunk) {
     const end = Math.min(table.count, start + perChunk);
     let offset = 0;
     for (let index = start; index < end; index++) {
-      chunk.writeUInt32LE(keySize, offset);
+      // Each part is preceded by its length, u32 little-endian.
+      for (let byte = 0; byte < 4; byte++) chunk[offset + byte] = keyLength[byte]!;
       offset += 4;
       const keyStart = index * keySize;
       for (let byte = 0; byte < keySize; byte++) chunk[offset + byte] = keys[keyStart + byte]!;
       offset += keySize;
-      chunk.writeUInt32LE(valueBytes, offset);
+      for (let byte = 0; byte < 4; byte++) chunk[offset + byte] = valueLength[byte]!;
       offset += 4;
       const valueStart = index * valueBytes;
       for (let byte = 0; byte < valueBytes; byte++) chunk[offset + byte] = values[valueStart + byte]!;
