@@ -3,6 +3,7 @@
 // (rules.ts) and the contents encoding (contents.ts) together. The checked
 // spec carries its encoded entries and codecs, so nothing downstream parses,
 // validates or encodes the declaration again.
+import { checkMapBtf } from "./btfmap";
 import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
   encodeEntries, readContentsFile, rawEntriesOf, toNotation, type EncodedEntry, type SpecCodecs,
@@ -169,7 +170,15 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
   if (inputs.freeze && typeInfo.freezeRefused) failures.add("freeze", `${type} cannot be frozen: ${typeInfo.freezeRefused}`);
   const innerMap = checkInnerMap(type, inputs, context);
+  const failuresBeforeCodecs = failures.count;
   const built = codecsFor(type, inputs, shape, host.cpus(), failures);
+  if (failures.count === failuresBeforeCodecs && !failedCodec("keyType") && !failedCodec("valueType")) {
+    // The btf input and bpf_spin_lock fields (btfmap.ts), over codecs that passed.
+    checkMapBtf({
+      mapType: type, keySize: shape.keySize!, valueSize: shape.valueSize!, btf: inputs.btf,
+      keyType: shape.keySize === 0 ? null : inputs.keyType ?? "hex", valueType: typeInfo.mapInMap ? null : inputs.valueType ?? "hex",
+    }, failures);
+  }
   const codecs: SpecCodecs = {
     ...built,
     ...(failedCodec("keyType") && { key: undefined }),
@@ -198,6 +207,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
     ...(inputs.permissions && { permissions: inputs.permissions }),
     ...(inputs.numaNode !== undefined && { numaNode: inputs.numaNode }),
     ...(inputs.contentsFile !== undefined && { contentsFile: inputs.contentsFile }),
+    ...(inputs.btf !== undefined && { btf: inputs.btf }),
   }, entries, codecs);
 }
 

@@ -16,6 +16,7 @@ export const SCALAR_CODECS = [
   "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64",
   "u16be", "u32be", "u64be",
   "ipv4", "ipv6", "mac", "lpm_ipv4", "lpm_ipv6",
+  "bpf_spin_lock",
 ] as const;
 
 /** A scalar codec name. */
@@ -192,6 +193,8 @@ export interface Codec {
   decode(bytes: Buffer): CanonicalValue;
   /** Canonical order of encoded values (see each codec). */
   compare(a: Buffer, b: Buffer): number;
+  /** A bpf_spin_lock field: the kernel's lock word, never declared or shown (always zero in user space). */
+  readonly lock?: true;
 }
 
 // The raw escape { hex: "…" }, accepted by every codec.
@@ -258,6 +261,8 @@ const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; r
   mac: { size: 6, align: 1 },
   lpm_ipv4: { size: 8, align: 4 },
   lpm_ipv6: { size: 20, align: 4 },
+  // struct bpf_spin_lock { __u32 val; } (a struct field only; see btf.ts for its rules).
+  bpf_spin_lock: { size: 4, align: 4 },
 };
 
 // Own properties only: "constructor" or "__proto__" is no codec name.
@@ -512,6 +517,22 @@ function stringCodec(size: number): Codec {
   });
 }
 
+// ---- spin locks
+
+// The lock word of a value with a bpf_spin_lock: the kernel keeps it out of
+// every user-space read and write (they read it as zero), so a declaration
+// cannot give it a value, and read-back does not show it.
+const spinLockCodec: Codec = {
+  size: 4,
+  align: 4,
+  lock: true,
+  encode(value, path) {
+    return fail(path, `${echo(value)}: a bpf_spin_lock field is the kernel's lock word; leave it out of the value`);
+  },
+  decode: () => ({}),
+  compare: () => 0,
+};
+
 // ---- structs
 
 /** A struct field placed in the struct: its byte offset and codec. */
@@ -638,7 +659,7 @@ function fieldsCodec(laid: readonly Field[], size: number): Codec {
       // Non-zero padding has no field to show it in: use the raw form.
       if (hasPadding(bytes)) return raw(bytes);
       const out: Record<string, CanonicalValue> = {};
-      for (const field of laid) setField(out, field.name, field.codec.decode(slice(bytes, field)));
+      for (const field of laid) if (!field.codec.lock) setField(out, field.name, field.codec.decode(slice(bytes, field)));
       return out;
     },
     // Field by field in declaration order, then bytewise (padding) as tie-break.
@@ -742,6 +763,8 @@ function buildCodec(decl: CodecDecl, size: number, path: string, depth: number):
       return lpmCodec("ipv4");
     case "lpm_ipv6":
       return lpmCodec("ipv6");
+    case "bpf_spin_lock":
+      return spinLockCodec;
   }
   return fail(path, `unknown codec ${echo(decl)}`);
 }
