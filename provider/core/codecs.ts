@@ -520,17 +520,19 @@ function stringCodec(size: number): Codec {
 // ---- spin locks
 
 // The lock word of a value with a bpf_spin_lock: the kernel keeps it out of
-// every user-space read and write (they read it as zero), so a declaration
-// cannot give it a value, and read-back does not show it.
+// every user-space read and write (they read it as zero), so struct values
+// leave it out and read-back does not show it. Alone it reads as {} (zero).
 const spinLockCodec: Codec = {
-  size: 4,
-  align: 4,
+  ...withRaw(4, 4, {
+    encode(value, path) {
+      const empty = typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+      if (!empty) fail(path, `${echo(value)}: a bpf_spin_lock field is the kernel's lock word; leave it out of the value`);
+      return Buffer.alloc(4);
+    },
+    decode: (b) => (b.readUInt32LE(0) === 0 ? {} : raw(b)),
+    compare: bytewise,
+  }),
   lock: true,
-  encode(value, path) {
-    return fail(path, `${echo(value)}: a bpf_spin_lock field is the kernel's lock word; leave it out of the value`);
-  },
-  decode: () => ({}),
-  compare: () => 0,
 };
 
 // ---- structs
