@@ -2,7 +2,7 @@
 // default), the rules for it and for bpf_spin_lock fields, the blob a new map
 // is created with, and a live map's BTF read back — for the ABI compare, for
 // BPF_F_LOCK, and for codecs derived from it.
-import { isBpfError, openBtfById, type MapInfo } from "../../native";
+import { isBpfError, openBtfById, openPinnedMap, plainValueBytes, type MapInfo } from "../../native";
 import { BtfFormError, BtfTypes, deriveCodec, encodeMapBtf, shapeDifference, shapeOf, type MapBtf } from "./btf";
 import type { CodecDecl } from "./codecs";
 import { kernelError } from "./errors";
@@ -149,6 +149,57 @@ export function derivedCodecs(btf: LiveBtf): { keyType: CodecDecl | null; valueT
   return {
     keyType: btf.keyTypeId === 0 ? null : deriveCodec(btf.types, btf.keyTypeId),
     valueType: deriveCodec(btf.types, btf.valueTypeId),
+  };
+}
+
+/**
+ * The codecs the BTF of a live map expresses, for a map of `mapType`: as
+ * derivedCodecs, with an lpm_trie key of the bpf_lpm_trie_key shape
+ * ({ prefixlen: u32, data: 4 or 16 bytes }) as lpm_ipv4 / lpm_ipv6.
+ */
+export function liveCodecs(btf: LiveBtf, mapType: MapTypeName | undefined): { keyType: CodecDecl | null; valueType: CodecDecl } {
+  const derived = derivedCodecs(btf);
+  const key = derived.keyType;
+  if (mapType === "lpm_trie" && key !== null && typeof key !== "string" && key.struct.length === 2) {
+    const [prefix, data] = key.struct as [typeof key.struct[0], typeof key.struct[0]];
+    const bytes = data.size ?? (data.type === "ipv6" ? 16 : undefined);
+    if (prefix.type === "u32" && data.offset === undefined && (data.type === "hex" || data.type === "ipv6") && (bytes === 4 || bytes === 16)) {
+      return { keyType: bytes === 4 ? "lpm_ipv4" : "lpm_ipv6", valueType: derived.valueType };
+    }
+  }
+  return derived;
+}
+
+/**
+ * The codecs the BTF of the map pinned at `pinPath` expresses (see
+ * liveCodecs); undefined when nothing is pinned there, it is no map, it has
+ * no BTF, or its BTF cannot be read (reading needs CAP_SYS_ADMIN).
+ */
+export function liveCodecsAt(pinPath: string, mapType: MapTypeName | undefined): { keyType: CodecDecl | null; valueType: CodecDecl } | undefined {
+  try {
+    const map = openPinnedMap(pinPath, "ro", plainValueBytes);
+    const info = map.info;
+    map.close();
+    const btf = readLiveBtf(info, pinPath);
+    return btf === undefined ? undefined : liveCodecs(btf, mapType);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For a declaration that adopts the map pinned at `pinPath`: the codecs its
+ * BTF expresses for whichever of keyType / valueType the declaration leaves
+ * out (`given` names the inputs given), so contents read back with field
+ * names instead of hex. Empty when the map has no (readable) BTF.
+ */
+export function adoptedCodecs(pinPath: string, mapType: MapTypeName, given: ReadonlySet<string>): { keyType?: CodecDecl; valueType?: CodecDecl } {
+  if (given.has("keyType") && given.has("valueType")) return {};
+  const live = liveCodecsAt(pinPath, mapType);
+  if (live === undefined) return {};
+  return {
+    ...(!given.has("keyType") && !given.has("keySize") && live.keyType !== null && { keyType: live.keyType }),
+    ...(!given.has("valueType") && !given.has("valueSize") && { valueType: live.valueType }),
   };
 }
 

@@ -3,7 +3,7 @@
 // (rules.ts) and the contents encoding (contents.ts) together. The checked
 // spec carries its encoded entries and codecs, so nothing downstream parses,
 // validates or encodes the declaration again.
-import { checkMapBtf } from "./btfmap";
+import { adoptedCodecs, checkMapBtf } from "./btfmap";
 import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
   encodeEntries, readContentsFile, rawEntriesOf, toNotation, type EncodedEntry, type SpecCodecs,
@@ -149,6 +149,10 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   }
   const type = inputs.mapType;
   if (type === undefined) return stop();
+  // Adopting a map with BTF: codecs left out are the ones its BTF expresses (btfmap.ts).
+  if (inputs.ifExists === "adopt" && inputs.pinPath !== undefined && hostInfo.pinLocation !== false) {
+    Object.assign(inputs, adoptedCodecs(inputs.pinPath, type, given));
+  }
 
   // A codec that failed its own check implies no size, yet its size is not
   // "required" as well; and no contents are checked against a stand-in codec
