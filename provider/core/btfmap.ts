@@ -5,7 +5,7 @@
 import { isBpfError, openBtfById, openPinnedMap, plainValueBytes, type MapInfo } from "../../native";
 import { BtfFormError, BtfTypes, deriveCodec, encodeMapBtf, shapeDifference, shapeOf, type MapBtf } from "./btf";
 import type { CodecDecl } from "./codecs";
-import { kernelError } from "./errors";
+import { isEbpfError, kernelError } from "./errors";
 import type { FailureList } from "./failures";
 import type { MapTypeName } from "./maptypes";
 
@@ -219,6 +219,8 @@ export interface BtfDifference {
  * differs from it, an explicit `btf: false` from a map with BTF. Where both
  * have BTF, the key and value shapes (struct member names and offsets, sizes,
  * spin locks) must agree. Returns the differences (at most one per field).
+ * Throws EbpfError when the live BTF cannot be read, except for Permission
+ * (BTF by ID needs CAP_SYS_ADMIN), where the shapes are not compared.
  */
 export function compareBtf(spec: BtfSpecView, info: MapInfo, label: string): BtfDifference[] {
   if (info.btfId === 0 || info.btfValueTypeId === 0) {
@@ -226,7 +228,14 @@ export function compareBtf(spec: BtfSpecView, info: MapInfo, label: string): Btf
   }
   if (spec.btf === false) return [{ field: "btf", detail: "btf: declared false, live map has BTF", declared: false, live: true }];
   if (!effectiveBtf(spec)) return [];
-  const live = readLiveBtf(info, label)!;
+  let live: LiveBtf;
+  try {
+    live = readLiveBtf(info, label)!;
+  } catch (error) {
+    // Without CAP_SYS_ADMIN a map's BTF cannot be read: the shapes go uncompared.
+    if (isEbpfError(error, "Permission")) return [];
+    throw error;
+  }
   const mine = encodeOf(spec);
   const declared = new BtfTypes(mine.data);
   const derived = derivedCodecs(live);
