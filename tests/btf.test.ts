@@ -225,7 +225,7 @@ describe("BTF-typed maps", function () {
       assert.throws(() => createKernelMap({ mapType: 1, keySize: 4, valueSize: 16, maxEntries: 4, mapFlags: 0, btf: { ...blob, data } }, "/sys/fs/bpf/x"),
         (error: unknown) => {
           assert.ok(isEbpfError(error, "Kernel"));
-          assert.match(error.message, /load the BTF of valueType for \/sys\/fs\/bpf\/x \(BPF_BTF_LOAD\) failed with EINVAL: the kernel refused the BTF of valueType \(b type_id=999 .*Invalid member\); set btf: false/);
+          assert.match(error.message, /create map \/sys\/fs\/bpf\/x \(BPF_BTF_LOAD\) failed with EINVAL: the kernel refused the BTF of valueType \(b type_id=999 .*Invalid member\); set btf: false/);
           return true;
         });
     });

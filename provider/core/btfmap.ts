@@ -2,6 +2,7 @@
 // default), the rules for it and for bpf_spin_lock fields, the blob a new map
 // is created with, and a live map's BTF read back — for the ABI compare, for
 // BPF_F_LOCK, and for codecs derived from it.
+import * as fs from "node:fs";
 import { isBpfError, openBtfById, openPinnedMap, plainValueBytes, type MapInfo } from "../../native";
 import { BtfFormError, BtfTypes, deriveCodec, encodeMapBtf, shapeDifference, shapeOf, type MapBtf } from "./btf";
 import type { CodecDecl } from "./codecs";
@@ -191,10 +192,17 @@ export function liveCodecsAt(pinPath: string, mapType: MapTypeName | undefined):
  * For a declaration that adopts the map pinned at `pinPath`: the codecs its
  * BTF expresses for whichever of keyType / valueType the declaration leaves
  * out (`given` names the inputs given), so contents read back with field
- * names instead of hex. Empty when the map has no (readable) BTF.
+ * names instead of hex. Empty when the map has no (readable) BTF. Only
+ * read-only commands, and none when nothing exists at `pinPath`.
  */
 export function adoptedCodecs(pinPath: string, mapType: MapTypeName, given: ReadonlySet<string>): { keyType?: CodecDecl; valueType?: CodecDecl } {
   if (given.has("keyType") && given.has("valueType")) return {};
+  // Nothing pinned there (the usual case at check): no bpf(2) command at all.
+  try {
+    fs.lstatSync(pinPath);
+  } catch {
+    return {};
+  }
   const live = liveCodecsAt(pinPath, mapType);
   if (live === undefined) return {};
   return {

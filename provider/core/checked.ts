@@ -150,7 +150,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const type = inputs.mapType;
   if (type === undefined) return stop();
   // Adopting a map with BTF: codecs left out are the ones its BTF expresses (btfmap.ts).
-  if (inputs.ifExists === "adopt" && inputs.pinPath !== undefined && hostInfo.pinLocation !== false) {
+  if (inputs.ifExists === "adopt" && inputs.pinPath !== undefined && hostInfo.pinLocation !== false && failures.count === 0) {
     Object.assign(inputs, adoptedCodecs(inputs.pinPath, type, given));
   }
 

@@ -120,7 +120,7 @@ function loadMapBtf(btf: MapBtf, label: string): BtfFd {
     const log = (error as BtfLoadError).log ?? "";
     const field = pathInBtfLog(log, btf.paths) ?? "keyType/valueType";
     const last = log.split("\n").pop()?.trim();
-    throw kernelError(`load the BTF of ${field} for`, label, error, {}, {
+    throw kernelError("create map", label, error, {}, {
       EINVAL: `the kernel refused the BTF of ${field}${last ? ` (${last})` : ""}; set btf: false to create the map without BTF`,
     });
   }
