@@ -13,6 +13,7 @@ import {
 } from "../provider/core";
 import { BtfTypes, deriveCodec, encodeMapBtf } from "../provider/core/btf";
 import { readLiveBtf } from "../provider/core/btfmap";
+import { provider } from "../provider/dynamic/index";
 import { SCALAR_CODECS } from "../provider/core/codecs";
 import { createKernelMap, elementFlags, openPinned } from "../provider/core/map";
 import { usePrivateBpffs } from "./fixtures/bpffs";
@@ -344,6 +345,26 @@ describe("BTF-typed maps", function () {
         /valueType: declared 8 bytes, live a struct of 8 bytes \{ enabled, rateLimitPps \}/);
       const adopted = createPinnedMap(declare(pinPath, { ifExists: "adopt" }));
       assert.equal(adopted.mapId, made.mapId);
+    });
+  });
+
+  describe("through the dynamic provider", () => {
+    it("btf passes check into the state and the kernel; PinnedMap.get's read shows field names", async () => {
+      const dir = bpffs().dir("dynamic");
+      const news = { pinPath: path.join(dir, "plain"), mapType: "array", keyType: "u32", valueType: FEATURE, maxEntries: 2, btf: false,
+        contents: [{ key: 0, value: { enabled: 1, rateLimitPps: 9 } }] };
+      const checked = await provider.check({}, { ...news, __provider: "exports.handler = …" });
+      assert.deepEqual(checked.failures ?? [], []);
+      assert.equal(checked.inputs.btf, false);
+      const created = await provider.create(checked.inputs);
+      assert.equal(created.outs.btf, false, "the state records the declared btf");
+      assert.equal(openPinned(news.pinPath, "ro").info.btfId, 0);
+
+      const typed = path.join(dir, "typed");
+      await provider.create((await provider.check({}, { ...news, pinPath: typed, btf: undefined })).inputs);
+      const read = await provider.read(typed, { pinPath: typed });
+      assert.deepEqual(read.props!.valueType, FEATURE);
+      assert.deepEqual(read.props!.contents, { 0: { enabled: 1, rateLimitPps: 9 } });
     });
   });
 

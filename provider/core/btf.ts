@@ -392,8 +392,9 @@ const BE_TYPEDEFS: Record<string, ScalarCodecName> = { __be16: "u16be", __be32: 
  * u8…i64 (__be16/32/64 as u16be…, enums as their int), structs with their
  * member names and offsets, a bpf_spin_lock as bpf_spin_lock, char arrays as
  * string, and everything else (other arrays, unions, pointers, floats,
- * bitfields, anonymous members) as hex. `field` is true inside a struct,
- * where a declaration may carry its own size.
+ * bitfields, anonymous members) as hex. Inside a struct, a field whose
+ * codec implies no size (hex, string) or another size gets its own `size`.
+ * Never throws for a type of the blob; throws for an ID it does not have.
  */
 export function deriveCodec(btf: BtfTypes, id: number): CodecDecl {
   const { type, typedef } = btf.resolve(id);
