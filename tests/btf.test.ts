@@ -8,7 +8,7 @@ import * as path from "node:path";
 
 import * as native from "../native/index";
 import {
-  checkSpec, compareAbi, createPinnedMap, declaredDigest, deletePinnedMap, observePinnedMap, specOfLiveMap,
+  checkSpec, compareAbi, createPinnedMap, effectiveBtf, declaredDigest, deletePinnedMap, observePinnedMap, specOfLiveMap,
   updatePinnedMap, isEbpfError, SpecError, type CodecDecl, type MapSpec,
 } from "../provider/core";
 import { BtfTypes, deriveCodec, encodeMapBtf } from "../provider/core/btf";
@@ -210,6 +210,11 @@ describe("BTF-typed maps", function () {
       assert.deepEqual(failuresOf({ ...base, mapType: "array", keyType: { struct: [{ name: "index", type: "u32" }] }, valueType: "u32" }),
         ["keyType: the BTF key of array must be an integer (u32); a struct has none; btf is true"]);
       assert.deepEqual(failuresOf({ ...base, btf: "yes", keyType: "u32", valueType: "u32" }), ["btf: must be a boolean"]);
+      // BTF structs have at most 65535 members: a wider one has no BTF form (and defaults to none).
+      const wide = { struct: Array.from({ length: 65536 }, (_, i) => ({ name: `f${i}`, type: "u8" })) };
+      assert.deepEqual(failuresOf({ ...base, keyType: "u32", valueType: wide }),
+        ["valueType: a struct of 65536 fields has no BTF form (BTF has at most 65535 per struct); btf is true"]);
+      assert.equal(effectiveBtf(checkSpec({ ...base, btf: undefined, keyType: "u32", valueType: wide }, { pinLocation: false })), false);
     });
 
     it("a kernel refusal of the BTF blob names the declaration and the verifier's reason", () => {

@@ -11,6 +11,8 @@ export const BTF_KIND = {
 } as const;
 
 const BTF_MAGIC = 0xeb9f;
+/** The most members a BTF STRUCT can have (its vlen is 16 bits). */
+export const BTF_MAX_MEMBERS = 0xffff;
 const HEADER_BYTES = 24;
 const INT_SIGNED = 1;
 
@@ -179,6 +181,7 @@ export function placeFields(fields: readonly StructFieldDecl[]): PlacedField[] {
  */
 export function addCodecType(builder: BtfBuilder, decl: CodecDecl, size: number, path: string, topLevel = true): number {
   if (typeof decl !== "string") {
+    if (decl.struct.length > BTF_MAX_MEMBERS) throw new BtfFormError(path, `a struct of ${decl.struct.length} fields has no BTF form (BTF has at most ${BTF_MAX_MEMBERS} per struct)`);
     const members = placeFields(decl.struct).map((placed) => ({
       name: placed.field.name,
       typeId: addCodecType(builder, placed.field.type, placed.size, `${path}.struct[${placed.index}].type`, false),

@@ -140,6 +140,7 @@ export function elementFlags(map: MapFd): number {
       try {
         flags = liveHasSpinLock(readLiveBtf(map.info, `map ${map.info.id}`)) ? BPF_F_LOCK : 0;
       } catch {
+        // Unreadable BTF (no CAP_SYS_ADMIN): plain reads and writes still work.
         flags = 0;
       }
     }
