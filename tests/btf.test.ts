@@ -192,6 +192,8 @@ describe("BTF-typed maps", function () {
         ["hexkey", { keySize: 4, valueType: "u64" }, false],
         ["optout", { keyType: "u32", valueType: FEATURE, btf: false }, false],
         ["devmap", { mapType: "devmap", keyType: "u32", valueType: "u32" }, false],
+        ["lpmint", { mapType: "lpm_trie", flags: ["no_prealloc"], keyType: "u64", valueType: "u32" }, false],
+        ["lpmstruct", { mapType: "lpm_trie", flags: ["no_prealloc"], keyType: { struct: [{ name: "prefixlen", type: "u32" }, { name: "port", type: "u16be" }] }, valueType: "u32" }, true],
       ];
       for (const [name, extra, hasBtf] of cases) {
         const pinPath = path.join(dir, name);
@@ -210,6 +212,8 @@ describe("BTF-typed maps", function () {
       assert.deepEqual(failuresOf({ ...base, mapType: "array", keyType: { struct: [{ name: "index", type: "u32" }] }, valueType: "u32" }),
         ["keyType: the BTF key of array must be an integer (u32); a struct has none; btf is true"]);
       assert.deepEqual(failuresOf({ ...base, btf: "yes", keyType: "u32", valueType: "u32" }), ["btf: must be a boolean"]);
+      assert.deepEqual(failuresOf({ ...base, mapType: "lpm_trie", flags: ["no_prealloc"], keyType: "u64", valueType: "u32" }),
+        ["keyType: the BTF key of lpm_trie must be a struct (lpm_ipv4, lpm_ipv6 or { struct }); u64 is none; btf is true"]);
       // BTF structs have at most 65535 members: a wider one has no BTF form (and defaults to none).
       const wide = { struct: Array.from({ length: 65536 }, (_, i) => ({ name: `f${i}`, type: "u8" })) };
       assert.deepEqual(failuresOf({ ...base, keyType: "u32", valueType: wide }),
@@ -254,6 +258,10 @@ describe("BTF-typed maps", function () {
         ["btf: a value with a bpf_spin_lock needs btf (the kernel finds the lock through the map's BTF)"]);
       assert.deepEqual(failuresOf({ ...base, valueType: { struct: [{ name: "lock", type: "bpf_spin_lock" }, { name: "raw", type: "hex", size: 4 }] }, keyType: "hex", keySize: 4 }),
         ["keyType: hex has no BTF form (declare a typed codec, or set btf: false); a bpf_spin_lock needs BTF"]);
+      assert.deepEqual(failuresOf({ ...base, valueType: COUNTER, flags: ["rdonly_prog"] }),
+        ["flags: rdonly_prog and wronly_prog do not go with a bpf_spin_lock (programs must read and write the lock; the kernel answers EACCES)"]);
+      assert.deepEqual(failuresOf({ ...base, mapType: "array", valueType: COUNTER, freeze: true }),
+        ["freeze: a map whose value has a bpf_spin_lock cannot be frozen (the kernel answers ENOTSUPP)"]);
       assert.deepEqual(failuresOf({ ...base, valueType: COUNTER, contents: [{ key: 1, value: { lock: 1, hits: 2 } }] }),
         ["contents[0].value.lock: 1: a bpf_spin_lock field is the kernel's lock word; leave it out of the value"]);
     });

@@ -39,6 +39,9 @@ export interface BtfSpecView {
   valueType: CodecDecl | null;
   /** As declared; undefined means the default (see effectiveBtf). */
   btf?: boolean;
+  /** Declared flags and freeze (a map with a spin lock refuses some; only checkMapBtf reads them). */
+  flags?: readonly string[];
+  freeze?: boolean;
 }
 
 // Why the map's codecs have no BTF form, or undefined when they have one.
@@ -49,6 +52,10 @@ function whyNoBtf(spec: BtfSpecView): { path: string; rule: string } | undefined
   if (spec.valueType === null) return { path: "btf", rule: `${spec.mapType} values have no codec to describe` };
   if (spec.keyType !== null && INT_KEY_TYPES.has(spec.mapType) && !(typeof spec.keyType === "string" && INT_CODECS.has(spec.keyType))) {
     return { path: "keyType", rule: `the BTF key of ${spec.mapType} must be an integer (u32); ${typeof spec.keyType === "string" ? spec.keyType : "a struct"} has none` };
+  }
+  if (spec.mapType === "lpm_trie" && typeof spec.keyType === "string" && !spec.keyType.startsWith("lpm_")) {
+    // trie_check_btf: the key must be a struct.
+    return { path: "keyType", rule: `the BTF key of lpm_trie must be a struct (lpm_ipv4, lpm_ipv6 or { struct }); ${spec.keyType} is none` };
   }
   try {
     encodeOf(spec);
@@ -105,6 +112,12 @@ export function checkMapBtf(spec: BtfSpecView, failures: FailureList): void {
     failures.add(valueLocks[1]!, "a value has at most one bpf_spin_lock");
   } else if (valueLocks.length === 1 && spec.btf === false) {
     failures.add("btf", "a value with a bpf_spin_lock needs btf (the kernel finds the lock through the map's BTF)");
+  } else if (valueLocks.length === 1 && spec.flags?.some((flag) => flag === "rdonly_prog" || flag === "wronly_prog")) {
+    // measured on 6.18: BPF_MAP_CREATE answers EACCES.
+    failures.add("flags", "rdonly_prog and wronly_prog do not go with a bpf_spin_lock (programs must read and write the lock; the kernel answers EACCES)");
+  } else if (valueLocks.length === 1 && spec.freeze) {
+    // measured on 6.18: BPF_MAP_FREEZE answers ENOTSUPP.
+    failures.add("freeze", "a map whose value has a bpf_spin_lock cannot be frozen (the kernel answers ENOTSUPP)");
   } else if (valueLocks.length === 1 || spec.btf === true) {
     const why = whyNoBtf(spec);
     const reason = valueLocks.length === 1 ? "a bpf_spin_lock needs BTF" : "btf is true";

@@ -179,7 +179,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   if (failures.count === failuresBeforeCodecs && !failedCodec("keyType") && !failedCodec("valueType")) {
     // The btf input and bpf_spin_lock fields (btfmap.ts), over codecs that passed.
     checkMapBtf({
-      mapType: type, keySize: shape.keySize!, valueSize: shape.valueSize!, btf: inputs.btf,
+      mapType: type, keySize: shape.keySize!, valueSize: shape.valueSize!, btf: inputs.btf, flags: shape.flags, freeze: inputs.freeze,
       keyType: shape.keySize === 0 ? null : inputs.keyType ?? "hex", valueType: typeInfo.mapInMap ? null : inputs.valueType ?? "hex",
     }, failures);
   }
