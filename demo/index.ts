@@ -21,7 +21,10 @@ const allowList = new PinnedMap("allow-list", {
 });
 
 // Feature flags the program reads on every packet; frozen, so user space
-// cannot change them behind the declaration's back.
+// cannot change them behind the declaration's back. With BTF of the struct
+// (the default for typed codecs, said here to make it visible), `bpftool map
+// dump pinned /sys/fs/bpf/pulumi-ebpf-demo/features` shows enabled and
+// rateLimitPps by name.
 const featureFlags = new PinnedMap("feature-flags", {
   pinPath: `${root}/features`,
   mapType: "array",
@@ -29,6 +32,7 @@ const featureFlags = new PinnedMap("feature-flags", {
   keyType: "u32",
   valueType: { struct: [{ name: "enabled", type: "u8" }, { name: "rateLimitPps", type: "u32" }] },
   valueSize: 8,
+  btf: true,
   maxEntries: 4,
   freeze: true,
   contents: [

@@ -24,6 +24,12 @@ export interface MapCreateAttrs {
   /** At most 15 bytes of [A-Za-z0-9_.]. */
   mapName?: string;
   mapExtra?: bigint | number;
+  /** A BTF object (loadBtf) describing the key and value; with btfKeyTypeId / btfValueTypeId. */
+  btfFd?: number;
+  /** The BTF type ID of the key (0: none, for maps without keys). */
+  btfKeyTypeId?: number;
+  /** The BTF type ID of the value; the kernel reads BTF only when this is set. */
+  btfValueTypeId?: number;
 }
 
 /** struct bpf_map_info as the kernel reports it (OBJ_GET_INFO_BY_FD). */
@@ -90,6 +96,9 @@ interface Addon {
   objPinAt(fd: number, dirFd: number, name: string): void;
   objGetAt(dirFd: number, name: string, fileFlags: number): number;
   PreparedElem: new (fd: number, key: Uint8Array | null, value: Uint8Array) => PreparedElement;
+  btfLoad(data: Uint8Array, logBuf: Uint8Array | null, logLevel: number): number;
+  btfGetFdById(id: number): number;
+  btfInfo(fd: number, data: Uint8Array | null): BtfInfo;
 }
 
 /**
@@ -110,6 +119,17 @@ export interface PreparedElement {
   delete(): boolean;
   /** Releases the fd and the buffers; a second call does nothing. */
   close(): void;
+}
+
+/** struct bpf_btf_info as the kernel reports it (OBJ_GET_INFO_BY_FD on a BTF fd). */
+export interface BtfInfo {
+  id: number;
+  /** Bytes of the raw BTF blob. */
+  btfSize: number;
+  /** Whether this is the kernel's (vmlinux or a module's) BTF. */
+  kernelBtf: boolean;
+  /** The name of kernel BTF ("vmlinux", a module); empty for loaded BTF. */
+  name: string;
 }
 
 /** Update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST) and the element flag BPF_F_LOCK. */
@@ -551,6 +571,71 @@ export class DirFd extends OwnedFd {
 export function openMapById(id: number, access: "rw" | "ro" | "wo", valueBytesOf: ValueLayout): MapFd {
   const openFlags = access === "ro" ? BPF_F_RDONLY : access === "wo" ? BPF_F_WRONLY : 0;
   return new MapFd(addon.mapGetFdById(id, openFlags), valueBytesOf);
+}
+
+/**
+ * An open BTF object fd (BPF_BTF_LOAD or BPF_BTF_GET_FD_BY_ID), owned by this
+ * object. close() is idempotent; a finalizer closes a forgotten fd.
+ */
+export class BtfFd extends OwnedFd {
+  /** Takes ownership of `fd`, a BTF object. */
+  constructor(fd: number) {
+    super(fd, "BTF");
+  }
+
+  /** BPF_OBJ_GET_INFO_BY_FD: the object's ID and size. Throws a BpfError. */
+  info(): BtfInfo {
+    return addon.btfInfo(this.fd, null);
+  }
+
+  /** The raw BTF blob the kernel holds (header, types, strings). Throws a BpfError. */
+  readRaw(): Buffer {
+    const { btfSize } = addon.btfInfo(this.fd, null);
+    const data = Buffer.alloc(btfSize);
+    const again = addon.btfInfo(this.fd, data);
+    if (again.btfSize !== btfSize) throw new Error(`BTF object changed size while read (${btfSize} then ${again.btfSize} bytes)`);
+    return data;
+  }
+}
+
+/** A BpfError of BPF_BTF_LOAD, with the kernel's BTF verifier log. */
+export interface BtfLoadError extends BpfError {
+  /** The verifier's log (its last lines name the type it refused); empty if it wrote none. */
+  log: string;
+}
+
+/** How much of the BTF verifier log is kept (its end says why). */
+const BTF_LOG_BYTES = 64 * 1024;
+
+/**
+ * BPF_BTF_LOAD of a raw BTF blob; returns the owned fd. On failure the load is
+ * repeated with the verifier log on, and the thrown BpfError carries it as
+ * `log` (see BtfLoadError). Throws a BpfError (EINVAL: a malformed blob; EPERM).
+ */
+export function loadBtf(data: Uint8Array): BtfFd {
+  try {
+    return new BtfFd(addon.btfLoad(data, null, 0));
+  } catch (error) {
+    if (!isBpfError(error)) throw error;
+    const logBuf = Buffer.alloc(BTF_LOG_BYTES);
+    try {
+      // A second load, only to have the log; if it succeeds after all, keep it.
+      return new BtfFd(addon.btfLoad(data, logBuf, 1));
+    } catch (retry) {
+      const end = logBuf.indexOf(0);
+      // The first load's errno stands (the retry may fail only for the log's size, ENOSPC).
+      void retry;
+      const failure = error as BtfLoadError;
+      failure.log = logBuf.subarray(0, end < 0 ? logBuf.length : end).toString("utf8").trim();
+      if (failure.log) failure.message += `: ${failure.log.split("\n").slice(-2).join(" / ")}`;
+      throw failure;
+    }
+  }
+}
+
+/** BPF_BTF_GET_FD_BY_ID (needs CAP_SYS_ADMIN); throws a BpfError (ENOENT: no such BTF object). */
+export function openBtfById(id: number): BtfFd {
+  return new BtfFd(addon.btfGetFdById(id));
 }
 
 /** BPF_MAP_GET_NEXT_ID: the next map ID after `startId`, or undefined when there is none. */

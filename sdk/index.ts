@@ -30,7 +30,7 @@ export type PinnedMapArgs = { [K in keyof InputsBesideContents]: pulumi.Input<In
 
 // The inputs that read-back fills in for PinnedMap.get (besides pinPath).
 const READ_BACK_INPUTS = [
-  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "contents", "contentsFile",
+  "mapType", "keySize", "valueSize", "maxEntries", "flags", "name", "keyType", "valueType", "btf", "contents", "contentsFile",
   "contentsPolicy", "freeze", "innerMap", "ifExists", "permissions", "numaNode", "mapExtra",
 ] as const satisfies readonly (keyof PinnedMapSpecInput)[];
 
@@ -61,6 +61,8 @@ export class PinnedMap extends pulumi.dynamic.Resource {
   declare public readonly keyType: pulumi.Output<CodecDecl | undefined>;
   /** Value codec (default hex). */
   declare public readonly valueType: pulumi.Output<CodecDecl | undefined>;
+  /** Whether the map carries BTF of its codecs, if declared (undeclared: true where every codec has a BTF form). */
+  declare public readonly btf: pulumi.Output<boolean | undefined>;
   /** Declared entries in canonical notation, keyed by key (queue, stack, bloom filter: an array in push order); after a refresh, the live ones. Absent with contentsFile. */
   declare public readonly contents: pulumi.Output<ContentEntry[] | Record<string, unknown> | undefined>;
   /** The JSON Lines file the entries come from, when given instead of contents. */
@@ -123,7 +125,8 @@ export class PinnedMap extends pulumi.dynamic.Resource {
 
   /**
    * Reads the map pinned at `pinPath` without managing it: its ABI, and its
-   * contents as hex. Destroying the stack leaves the map alone.
+   * contents with codecs derived from its BTF where it has BTF (field
+   * names), else as hex. Destroying the stack leaves the map alone.
    */
   public static get(name: string, pinPath: pulumi.Input<string>, opts?: pulumi.CustomResourceOptions): PinnedMap {
     // Every property is named (as undefined) so that the resource gets an

@@ -350,13 +350,13 @@ describe("struct codecs: implied size (C layout) and declaration errors", () => 
   it("an unknown field type names the field and the codecs there are, and nothing follows from the failed codec", () => {
     const input = {
       pinPath: "/sys/fs/bpf/t/m", mapType: "hash", keyType: "u32", maxEntries: 4,
-      valueType: { struct: [{ name: "lock", type: "bpf_spin_lock" }, { name: "hits", type: "u64" }] },
+      valueType: { struct: [{ name: "lock", type: "bpf_timer" }, { name: "hits", type: "u64" }] },
       contents: [{ key: 1, value: { hits: 5 } }, { key: "x", value: "nothex" }],
     };
     assert.throws(() => checkSpec(input, { pinLocation: false }), (error: unknown) => {
       assert.ok(error instanceof SpecError);
       assert.deepEqual(error.failures.map((failure) => `${failure.path}: ${failure.rule}`), [
-        `valueType.struct[0].type: "bpf_spin_lock" is not a codec; one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }`,
+        `valueType.struct[0].type: "bpf_timer" is not a codec; one of ${SCALAR_CODECS.join(", ")} or { struct: [...] }`,
         // The key codec is fine, so the keys are still checked.
         `contents[1].key: "x" is not an integer (a number, or a decimal or 0x string)`,
       ]);

@@ -82,6 +82,8 @@ const char* CommandName(int cmd) {
     case BPF_MAP_LOOKUP_AND_DELETE_BATCH: return "BPF_MAP_LOOKUP_AND_DELETE_BATCH";
     case BPF_MAP_UPDATE_BATCH: return "BPF_MAP_UPDATE_BATCH";
     case BPF_MAP_DELETE_BATCH: return "BPF_MAP_DELETE_BATCH";
+    case BPF_BTF_LOAD: return "BPF_BTF_LOAD";
+    case BPF_BTF_GET_FD_BY_ID: return "BPF_BTF_GET_FD_BY_ID";
     default: return "BPF_UNKNOWN";
   }
 }
@@ -220,7 +222,8 @@ bool GetString(const Napi::CallbackInfo& info, size_t index, const char* what, s
 uint64_t Ptr(const void* pointer) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer)); }
 
 // mapCreate({ mapType, keySize, valueSize, maxEntries, mapFlags, innerMapFd,
-//             numaNode, mapName, mapExtra, mapIfindex }) -> fd
+//             numaNode, mapName, mapExtra, mapIfindex, btfFd, btfKeyTypeId,
+//             btfValueTypeId }) -> fd
 Napi::Value MapCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) return ThrowType(env, "mapCreate expects an attributes object");
@@ -232,14 +235,17 @@ Napi::Value MapCreate(const Napi::CallbackInfo& info) {
     Napi::Value value = attrs.Get(key);
     return value.IsUndefined() || ToU32(env, value, key, out);
   };
-  uint32_t inner_map_fd = 0, map_ifindex = 0;
+  uint32_t inner_map_fd = 0, map_ifindex = 0, btf_fd = 0;
   if (!u32("mapType", &attr.map_type) || !u32("keySize", &attr.key_size) || !u32("valueSize", &attr.value_size) ||
       !u32("maxEntries", &attr.max_entries) || !u32("mapFlags", &attr.map_flags) ||
-      !u32("innerMapFd", &inner_map_fd) || !u32("numaNode", &attr.numa_node) || !u32("mapIfindex", &map_ifindex)) {
+      !u32("innerMapFd", &inner_map_fd) || !u32("numaNode", &attr.numa_node) || !u32("mapIfindex", &map_ifindex) ||
+      !u32("btfFd", &btf_fd) || !u32("btfKeyTypeId", &attr.btf_key_type_id) ||
+      !u32("btfValueTypeId", &attr.btf_value_type_id)) {
     return env.Undefined();
   }
   attr.inner_map_fd = inner_map_fd;
   attr.map_ifindex = map_ifindex;
+  attr.btf_fd = btf_fd;
   Napi::Value extra = attrs.Get("mapExtra");
   if (extra.IsBigInt()) {
     bool lossless = false;
@@ -804,6 +810,72 @@ class PreparedElem : public Napi::ObjectWrap<PreparedElem> {
   Napi::ObjectReference value_ref_;
 };
 
+// btfLoad(data, logBuf|null, logLevel) -> fd. BPF_BTF_LOAD of the raw BTF
+// blob; the kernel writes its log (NUL-terminated) into logBuf when given.
+Napi::Value BtfLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Bytes data, log;
+  uint32_t log_level;
+  if (!GetBytes(info, 0, "data", false, &data) || !GetBytes(info, 1, "logBuf", true, &log) ||
+      !GetU32(info, 2, "logLevel", &log_level)) {
+    return env.Undefined();
+  }
+  if (data.length > UINT32_MAX || log.length > UINT32_MAX) return ThrowType(env, "buffers must be below 4 GiB");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.btf = Ptr(data.data);
+  attr.btf_size = static_cast<uint32_t>(data.length);
+  attr.btf_log_buf = Ptr(log.data);
+  attr.btf_log_size = static_cast<uint32_t>(log.length);
+  attr.btf_log_level = log.data == nullptr ? 0 : log_level;
+  long fd = SysBpf(BPF_BTF_LOAD, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_BTF_LOAD, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// btfGetFdById(id) -> fd of the BTF object with that ID.
+Napi::Value BtfGetFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id;
+  if (!GetU32(info, 0, "id", &id)) return env.Undefined();
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.btf_id = id;
+  long fd = SysBpf(BPF_BTF_GET_FD_BY_ID, &attr);
+  if (fd < 0) return ThrowErrno(env, BPF_BTF_GET_FD_BY_ID, errno);
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// btfInfo(fd, data|null) -> { id, btfSize, kernelBtf, name }: BPF_OBJ_GET_INFO_BY_FD
+// of a BTF object, copying min(btfSize, data.length) raw BTF bytes into data.
+Napi::Value BtfInfoByFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  Bytes data;
+  if (!GetFd(info, 0, &fd) || !GetBytes(info, 1, "data", true, &data)) return env.Undefined();
+  if (data.length > UINT32_MAX) return ThrowType(env, "data must be below 4 GiB");
+  char name[64];
+  memset(name, 0, sizeof(name));
+  struct bpf_btf_info btf_info;
+  memset(&btf_info, 0, sizeof(btf_info));
+  btf_info.btf = Ptr(data.data);
+  btf_info.btf_size = static_cast<uint32_t>(data.length);
+  btf_info.name = Ptr(name);
+  btf_info.name_len = sizeof(name);
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = fd;
+  attr.info.info_len = sizeof(btf_info);
+  attr.info.info = Ptr(&btf_info);
+  if (SysBpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0) return ThrowErrno(env, BPF_OBJ_GET_INFO_BY_FD, errno);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, btf_info.id));
+  out.Set("btfSize", Napi::Number::New(env, btf_info.btf_size));
+  out.Set("kernelBtf", Napi::Boolean::New(env, btf_info.kernel_btf != 0));
+  out.Set("name", Napi::String::New(env, name, strnlen(name, sizeof(name) - 1)));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PreparedElem", PreparedElem::Define(env));
   exports.Set("mapCreate", Napi::Function::New(env, MapCreate));
@@ -833,6 +905,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fstatfsType", Napi::Function::New(env, FstatfsType));
   exports.Set("objPinAt", Napi::Function::New(env, ObjPinAt));
   exports.Set("objGetAt", Napi::Function::New(env, ObjGetAt));
+  exports.Set("btfLoad", Napi::Function::New(env, BtfLoad));
+  exports.Set("btfGetFdById", Napi::Function::New(env, BtfGetFdById));
+  exports.Set("btfInfo", Napi::Function::New(env, BtfInfoByFd));
   return exports;
 }
 

@@ -2,14 +2,19 @@
 // the kernel's own adjustments, so a map the kernel built from a spec always
 // compares equal to it (cilium/ebpf's MapSpec.Compatible, with reasons).
 import type { MapInfo } from "../../native";
+import { compareBtf } from "./btfmap";
+import type { CodecDecl } from "./codecs";
 import { maskToFlags, mapTypeName } from "./maptypes";
 import { kernelAdjusted, type HostInfo, type MapSpec } from "./spec";
 
 /** One field where the live map differs from the declared spec. */
 export interface AbiDifference {
-  field: "mapType" | "keySize" | "valueSize" | "maxEntries" | "flags" | "mapExtra";
-  declared: string | number | string[];
-  live: string | number | string[];
+  field: "mapType" | "keySize" | "valueSize" | "maxEntries" | "flags" | "mapExtra" | "btf" | "keyType" | "valueType";
+  /** btf: a boolean; keyType / valueType: the declared codec and the one the live BTF expresses. */
+  declared: string | number | string[] | boolean | CodecDecl;
+  live: string | number | string[] | boolean | CodecDecl;
+  /** Where the difference is and both sides, for btf, keyType and valueType (e.g. `valueType.struct[1]: declared field …, live field …`). */
+  detail?: string;
 }
 
 /** The ABI of a live map in declared notation (type and flag names). */
@@ -37,7 +42,10 @@ export function liveAbi(info: MapInfo): LiveAbi {
 /**
  * Compares `spec` with a live map's `info`. Returns every differing field with
  * the declared value (as the kernel would report it) and the live one; an
- * empty list means compatible.
+ * empty list means compatible. BTF is part of the ABI (see compareBtf in
+ * btfmap.ts): its presence when `btf` is declared, and where both sides have
+ * it, the key and value shapes. Reading a live map's BTF needs
+ * CAP_SYS_ADMIN; throws EbpfError when it cannot be read.
  */
 export function compareAbi(spec: MapSpec, info: MapInfo, hostInfo: HostInfo = {}): AbiDifference[] {
   const expected = kernelAdjusted(spec, hostInfo);
@@ -53,11 +61,13 @@ export function compareAbi(spec: MapSpec, info: MapInfo, hostInfo: HostInfo = {}
   if (BigInt(expected.mapExtra) !== info.mapExtra) {
     differences.push({ field: "mapExtra", declared: String(expected.mapExtra), live: live.mapExtra });
   }
+  // Shapes only matter between maps of the same sizes; a size difference already says it.
+  if (differences.length === 0) differences.push(...compareBtf(spec, info, spec.pinPath));
   return differences;
 }
 
 /** "maxEntries: declared 32, live 16; flags: declared [no_prealloc], live []" */
 export function describeDifferences(differences: AbiDifference[]): string {
   const show = (value: AbiDifference["live"]) => (Array.isArray(value) ? `[${value.join(", ")}]` : String(value));
-  return differences.map((d) => `${d.field}: declared ${show(d.declared)}, live ${show(d.live)}`).join("; ");
+  return differences.map((d) => d.detail ?? `${d.field}: declared ${show(d.declared as AbiDifference["live"])}, live ${show(d.live)}`).join("; ");
 }

@@ -3,6 +3,7 @@
 // (rules.ts) and the contents encoding (contents.ts) together. The checked
 // spec carries its encoded entries and codecs, so nothing downstream parses,
 // validates or encodes the declaration again.
+import { adoptedCodecs, checkMapBtf } from "./btfmap";
 import { CodecError, makeCodec, fixedSize, type CodecDecl } from "./codecs";
 import {
   encodeEntries, isTableType, readContentsFile, rawEntriesOf, tableNotation, toNotation, valueBytesOf, type ContentsTarget, type EncodedEntry, type SpecCodecs,
@@ -188,6 +189,10 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   }
   const type = inputs.mapType;
   if (type === undefined) return stop();
+  // Adopting a map with BTF: codecs left out are the ones its BTF expresses (btfmap.ts).
+  if (inputs.ifExists === "adopt" && inputs.pinPath !== undefined && hostInfo.pinLocation !== false && failures.count === 0) {
+    Object.assign(inputs, adoptedCodecs(inputs.pinPath, type, given));
+  }
 
   // A codec that failed its own check implies no size, yet its size is not
   // "required" as well; and no contents are checked against a stand-in codec
@@ -209,7 +214,15 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
   const mapExtra = checkNumaAndExtra(type, inputs.numaNode, inputs.mapExtra, context);
   if (inputs.freeze && typeInfo.freezeRefused) failures.add("freeze", `${type} cannot be frozen: ${typeInfo.freezeRefused}`);
   const innerMap = checkInnerMap(type, inputs, context);
+  const failuresBeforeCodecs = failures.count;
   const built = codecsFor(type, inputs, shape, host.cpus(), failures);
+  if (failures.count === failuresBeforeCodecs && !failedCodec("keyType") && !failedCodec("valueType")) {
+    // The btf input and bpf_spin_lock fields (btfmap.ts), over codecs that passed.
+    checkMapBtf({
+      mapType: type, keySize: shape.keySize!, valueSize: shape.valueSize!, btf: inputs.btf, flags: shape.flags, freeze: inputs.freeze,
+      keyType: shape.keySize === 0 ? null : inputs.keyType ?? "hex", valueType: typeInfo.mapInMap ? null : inputs.valueType ?? "hex",
+    }, failures);
+  }
   const codecs: SpecCodecs = {
     ...built,
     ...(failedCodec("keyType") && { key: undefined }),
@@ -241,6 +254,7 @@ export function checkSpec(input: unknown, hostInfo: HostInfo = {}): MapSpec {
     ...(inputs.permissions && { permissions: inputs.permissions }),
     ...(inputs.numaNode !== undefined && { numaNode: inputs.numaNode }),
     ...(inputs.contentsFile !== undefined && { contentsFile: inputs.contentsFile }),
+    ...(inputs.btf !== undefined && { btf: inputs.btf }),
   }, encoded, codecs);
 }
 

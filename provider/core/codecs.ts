@@ -16,6 +16,7 @@ export const SCALAR_CODECS = [
   "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64",
   "u16be", "u32be", "u64be",
   "ipv4", "ipv6", "mac", "lpm_ipv4", "lpm_ipv6",
+  "bpf_spin_lock",
 ] as const;
 
 /** A scalar codec name. */
@@ -199,6 +200,8 @@ export interface Codec {
    * the caller then calls encode, which says why.
    */
   encodeNumberInto?(value: number, out: Buffer, offset: number): boolean;
+  /** A bpf_spin_lock field: the kernel's lock word, never declared or shown (always zero in user space). */
+  readonly lock?: true;
 }
 
 // The raw escape { hex: "…" }, accepted by every codec.
@@ -265,6 +268,8 @@ const SCALARS: { readonly [name in ScalarCodecName]: { readonly size?: number; r
   mac: { size: 6, align: 1 },
   lpm_ipv4: { size: 8, align: 4 },
   lpm_ipv6: { size: 20, align: 4 },
+  // struct bpf_spin_lock { __u32 val; } (a struct field only; see btf.ts for its rules).
+  bpf_spin_lock: { size: 4, align: 4 },
 };
 
 // Own properties only: "constructor" or "__proto__" is no codec name.
@@ -543,6 +548,24 @@ function stringCodec(size: number): Codec {
   });
 }
 
+// ---- spin locks
+
+// The lock word of a value with a bpf_spin_lock: the kernel keeps it out of
+// every user-space read and write (they read it as zero), so struct values
+// leave it out and read-back does not show it. Alone it reads as {} (zero).
+const spinLockCodec: Codec = {
+  ...withRaw(4, 4, {
+    encode(value, path) {
+      const empty = typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+      if (!empty) fail(path, `${echo(value)}: a bpf_spin_lock field is the kernel's lock word; leave it out of the value`);
+      return Buffer.alloc(4);
+    },
+    decode: (b) => (b.readUInt32LE(0) === 0 ? {} : raw(b)),
+    compare: bytewise,
+  }),
+  lock: true,
+};
+
 // ---- structs
 
 /** A struct field placed in the struct: its byte offset and codec. */
@@ -669,7 +692,7 @@ function fieldsCodec(laid: readonly Field[], size: number): Codec {
       // Non-zero padding has no field to show it in: use the raw form.
       if (hasPadding(bytes)) return raw(bytes);
       const out: Record<string, CanonicalValue> = {};
-      for (const field of laid) setField(out, field.name, field.codec.decode(slice(bytes, field)));
+      for (const field of laid) if (!field.codec.lock) setField(out, field.name, field.codec.decode(slice(bytes, field)));
       return out;
     },
     // Field by field in declaration order, then bytewise (padding) as tie-break.
@@ -773,6 +796,8 @@ function buildCodec(decl: CodecDecl, size: number, path: string, depth: number):
       return lpmCodec("ipv4");
     case "lpm_ipv6":
       return lpmCodec("ipv6");
+    case "bpf_spin_lock":
+      return spinLockCodec;
   }
   return fail(path, `unknown codec ${echo(decl)}`);
 }

@@ -43,3 +43,8 @@ export type { MapTypeName, MapFlagName, MapTypeInfo } from "./maptypes";
 
 // Pins.
 export { checkPinLocation, ensurePinParent, pinnedMapId, STAGING_INFIX } from "./pins";
+
+// BTF.
+export { effectiveBtf, BTF_MAP_TYPES, SPIN_LOCK_MAP_TYPES, liveCodecsAt } from "./btfmap";
+export { encodeMapBtf, deriveCodec, BtfTypes, BtfFormError } from "./btf";
+export type { MapBtf } from "./btf";

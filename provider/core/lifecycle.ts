@@ -13,6 +13,7 @@ import {
   applyPermissions, checkPinLocation, finishInterruptedMove, movePinIfOwned, pinInto, pinMoveTrace, pinnedMapId,
   recoverInterruptedSwap, removeEmptyDirectories, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
+import { btfOfSpec } from "./btfmap";
 import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { canonicalContents, checkedPartsOf, type MapSpec } from "./checked";
@@ -84,6 +85,7 @@ export function kernelSpecOf(spec: MapSpec | InnerMapSpec, liveName?: string): K
     numaNode: full.numaNode,
     mapExtra: full.mapExtra ? BigInt(full.mapExtra) : undefined,
     inner: full.innerMap ? kernelSpecOf(full.innerMap) : undefined,
+    btf: full.keyType === undefined ? undefined : btfOfSpec(full as MapSpec),
   };
 }
 

@@ -4,15 +4,21 @@
 // fd it opened.
 import {
   BPF_ANY,
+  BPF_F_LOCK,
   createMap,
   isBpfError,
+  loadBtf,
   openPinnedMap,
   NotAMapError,
+  type BtfFd,
+  type BtfLoadError,
   type MapFd,
   type MapInfo,
 } from "../../native";
+import { pathInBtfLog, type MapBtf } from "./btf";
+import { liveHasSpinLock, readLiveBtf, SPIN_LOCK_MAP_TYPES } from "./btfmap";
 import { EbpfError, kernelError } from "./errors";
-import { mapTypeInfo, valueLayout } from "./maptypes";
+import { mapTypeInfo, mapTypeName, valueLayout } from "./maptypes";
 import { faultPoint } from "./faults";
 
 /** A map as BPF_MAP_CREATE takes it: numeric type and flags, sizes as the kernel wants them. */
@@ -27,6 +33,8 @@ export interface KernelMapSpec {
   mapExtra?: bigint;
   /** The inner map template of array_of_maps / hash_of_maps. */
   inner?: KernelMapSpec;
+  /** The BTF of the key and value (btfmap.ts btfOfSpec); absent: a map without BTF. */
+  btf?: MapBtf;
 }
 
 /**
@@ -77,8 +85,10 @@ export function isDumpable(mapType: number): boolean {
  */
 export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
   let inner: MapFd | undefined;
+  let btf: BtfFd | undefined;
   try {
     if (spec.inner) inner = createKernelMap(spec.inner, `${label} (inner map template)`);
+    if (spec.btf) btf = loadMapBtf(spec.btf, label);
     return createMap({
       mapType: spec.mapType,
       keySize: spec.keySize,
@@ -89,12 +99,54 @@ export function createKernelMap(spec: KernelMapSpec, label: string): MapFd {
       numaNode: spec.numaNode,
       mapName: spec.name,
       mapExtra: spec.mapExtra,
+      ...(btf && { btfFd: btf.fd, btfKeyTypeId: spec.btf!.keyTypeId, btfValueTypeId: spec.btf!.valueTypeId }),
     }, valueLayout);
   } catch (error) {
-    throw kernelError("create map", label, error);
+    const btfHint = "the kernel rejected the map's attributes (type, sizes, flags or name) or its BTF (keyType, valueType); set btf: false to create the map without BTF";
+    throw kernelError("create map", label, error, {}, btf ? { EINVAL: btfHint } : {});
   } finally {
     inner?.close();
+    // The map holds its own reference to the BTF object.
+    btf?.close();
   }
+}
+
+// BPF_BTF_LOAD of a map's BTF; a refusal names the declaration the
+// verifier's log is about, and the log's last line.
+function loadMapBtf(btf: MapBtf, label: string): BtfFd {
+  try {
+    return loadBtf(btf.data);
+  } catch (error) {
+    const log = (error as BtfLoadError).log ?? "";
+    const field = pathInBtfLog(log, btf.paths) ?? "keyType/valueType";
+    const last = log.split("\n").pop()?.trim();
+    throw kernelError("create map", label, error, {}, {
+      EINVAL: `the kernel refused the BTF of ${field}${last ? ` (${last})` : ""}; set btf: false to create the map without BTF`,
+    });
+  }
+}
+
+// BPF_F_LOCK for maps whose value holds a bpf_spin_lock, 0 otherwise; read
+// once per fd from the map's BTF. Without CAP_SYS_ADMIN (BTF by ID) the flag
+// is left out: the kernel still keeps the lock word out of reads and writes.
+const lockFlags = new WeakMap<MapFd, number>();
+/** The element flags reads and writes of `map` take: BPF_F_LOCK where its value has a bpf_spin_lock. */
+export function elementFlags(map: MapFd): number {
+  let flags = lockFlags.get(map);
+  if (flags === undefined) {
+    flags = 0;
+    const type = mapTypeName(map.info.type);
+    if (type !== undefined && SPIN_LOCK_MAP_TYPES.has(type) && map.info.btfValueTypeId !== 0) {
+      try {
+        flags = liveHasSpinLock(readLiveBtf(map.info, `map ${map.info.id}`)) ? BPF_F_LOCK : 0;
+      } catch {
+        // Unreadable BTF (no CAP_SYS_ADMIN): plain reads and writes still work.
+        flags = 0;
+      }
+    }
+    lockFlags.set(map, flags);
+  }
+  return flags;
 }
 
 /** Opens the pin read-write or read-only; throws EbpfError "PinNotFound" when nothing is pinned, "NotAMap" when it holds a program or link. */
@@ -147,7 +199,7 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
     if (isKeyless(map.info.type) || !hasBatch(map.info.type) || list.length === 1) {
       list.forEach((entry, index) => {
         faultPoint(`write:${index}`);
-        map.update(entry.key, entry.value, BPF_ANY);
+        map.update(entry.key, entry.value, BPF_ANY | elementFlags(map));
       });
       return;
     }
@@ -161,6 +213,7 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
         keys.subarray(written * map.info.keySize),
         values.subarray(written * map.valueBytes),
         count,
+        elementFlags(map),
       );
     }
   } catch (error) {
@@ -185,14 +238,14 @@ export function writePacked(map: MapFd, keys: Buffer, values: Buffer, count: num
     if (!hasBatch(map.info.type) || count === 1) {
       for (let index = 0; index < count; index++) {
         faultPoint(`write:${index}`);
-        map.update(keys.subarray(index * keySize, (index + 1) * keySize), values.subarray(index * valueBytes, (index + 1) * valueBytes), BPF_ANY);
+        map.update(keys.subarray(index * keySize, (index + 1) * keySize), values.subarray(index * valueBytes, (index + 1) * valueBytes), BPF_ANY | elementFlags(map));
       }
       return;
     }
     faultPoint("write:0");
     let written = 0;
     while (written < count) {
-      written += map.updateBatch(keys.subarray(written * keySize), values.subarray(written * valueBytes), count - written);
+      written += map.updateBatch(keys.subarray(written * keySize), values.subarray(written * valueBytes), count - written, elementFlags(map));
     }
   } catch (error) {
     throw kernelError("write entries of", label, error, { EPERM: "Frozen" });
@@ -252,7 +305,7 @@ export function dumpPacked(map: MapFd, label: string): PackedDump {
       }
       let result;
       try {
-        result = map.lookupBatch(inBatch, outBatch, keys.subarray(count * keySize), values.subarray(count * valueBytes), chunk);
+        result = map.lookupBatch(inBatch, outBatch, keys.subarray(count * keySize), values.subarray(count * valueBytes), chunk, elementFlags(map));
       } catch (error) {
         // Hash buckets are returned whole; a chunk smaller than a bucket is ENOSPC.
         if (isBpfError(error, "ENOSPC")) {
@@ -344,7 +397,7 @@ function dumpBatched(map: MapFd): RawEntry[] {
     const values = Buffer.allocUnsafe(chunk * valueBytes);
     let result;
     try {
-      result = map.lookupBatch(inBatch, outBatch, keys, values, chunk);
+      result = map.lookupBatch(inBatch, outBatch, keys, values, chunk, elementFlags(map));
     } catch (error) {
       if (isBpfError(error, "ENOSPC")) {
         chunk *= 2;
@@ -374,7 +427,7 @@ function dumpByKey(map: MapFd): RawEntry[] {
   for (;;) {
     const next = Buffer.alloc(map.info.keySize);
     if (!map.nextKeyInto(key, next)) return entries;
-    const value = map.lookup(next);
+    const value = map.lookup(next, elementFlags(map));
     // A key deleted between get-next-key and lookup is simply gone.
     if (value !== undefined) entries.push({ key: next, value });
     key = next;

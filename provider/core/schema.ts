@@ -85,6 +85,13 @@ export const PinnedMapSpecInputSchema = z.strictObject({
   name: MapNameSchema.optional(),
   keyType: CodecSchema.optional(),
   valueType: CodecSchema.optional(),
+  /**
+   * Whether the map carries BTF of its key and value codecs (what
+   * `bpftool map dump` shows field names from, and what bpf_spin_lock
+   * needs). Default: true where the map type takes BTF and every codec has
+   * a BTF form (hex has none), else false.
+   */
+  btf: z.boolean({ error: "must be a boolean" }).optional(),
   contents: z.array(ContentEntrySchema, { error: "must be an array of { key?, value?, perCpuValues? }" }).optional(),
   /**
    * Instead of `contents`: a JSON Lines file (one `{ key?, value?, perCpuValues? }`
@@ -114,7 +121,7 @@ export type ContentEntry = z.output<typeof ContentEntrySchema>;
 export type InnerMapSpec = Required<z.output<typeof InnerMapSchema>> & { flags: MapFlagName[] };
 
 /** The spec fields of a checked PinnedMap: inputs with defaults filled in (see checkSpec). */
-export type SpecFields = Required<Omit<ParsedInput, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags" | "contentsFile">> & {
+export type SpecFields = Required<Omit<ParsedInput, "innerMap" | "permissions" | "numaNode" | "keyType" | "valueType" | "flags" | "contentsFile" | "btf">> & {
   /** The JSON Lines file `contents` was read from, if any. */
   contentsFile?: string;
   flags: MapFlagName[];
@@ -125,6 +132,8 @@ export type SpecFields = Required<Omit<ParsedInput, "innerMap" | "permissions" |
   innerMap?: InnerMapSpec;
   permissions?: ParsedInput["permissions"];
   numaNode?: number;
+  /** `btf` as declared; absent means the default (see effectiveBtf in btfmap.ts). */
+  btf?: boolean;
 };
 
 /** The input properties, parsed one by one: the valid ones, and the names of those given at all. */

@@ -159,6 +159,7 @@ export function canonicalInputs(spec: MapSpec, contents?: unknown): Record<strin
   if (spec.name) inputs.name = spec.name;
   if (spec.keyType !== null) inputs.keyType = spec.keyType;
   if (spec.valueType !== null) inputs.valueType = spec.valueType;
+  if (spec.btf !== undefined) inputs.btf = spec.btf;
   if (spec.innerMap) inputs.innerMap = spec.innerMap;
   if (spec.permissions) inputs.permissions = spec.permissions;
   if (spec.numaNode !== undefined) inputs.numaNode = spec.numaNode;
