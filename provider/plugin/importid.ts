@@ -45,7 +45,7 @@ export function parseImportId(id: string): ImportRequest {
 
 // Inputs equal to their defaults: left out of the imported inputs, so the
 // generated code declares only what the map needs.
-const DEFAULT_INPUTS: Record<string, unknown> = { contentsPolicy: "exact", ifExists: "fail", freeze: false };
+const DEFAULT_INPUTS: Record<string, unknown> = { contentsPolicy: "exact", ifExists: "fail", freeze: false, keyType: "hex", valueType: "hex" };
 
 /** What importing a live map yields: its ID, all its properties (state), and the inputs that declare it. */
 export interface ImportedMap {
