@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { mountPrivateBpffs, type PrivateBpffs } from "./fixtures/bpffs";
 import { bpftool, dumpHex, mapShow } from "./fixtures/bpftool";
 import { allOutput, newYamlStack, resourcesOfType, showRun, type YamlStack } from "./fixtures/plugin";
-import { newPulumiStack, REPO_ROOT, usePulumiStack, type PulumiStack } from "./fixtures/pulumi";
+import { newPulumiStack, REPO_ROOT, runOk, usePulumiStack, type PulumiStack } from "./fixtures/pulumi";
 import { detailedDiffOf, entryPath } from "../provider/plugin/detailed";
 import { parseImportId } from "../provider/plugin/importid";
 
@@ -269,6 +269,55 @@ describe("provider plugin: a dynamic-provider stack moves to the plugin", functi
     await pluginStack.ok(["preview", "--refresh", "--expect-no-changes"]);
     // The plugin stack now owns the map: its destroy unpins it.
     await pluginStack.ok(["destroy", "--yes"]);
+    assert.equal(fs.existsSync(pin), false);
+  });
+});
+
+describe("provider plugin: pulumi-ebpf install-plugin", function () {
+  this.timeout(180_000);
+  let bpffs: PrivateBpffs;
+  let stack: YamlStack | undefined;
+
+  before(() => {
+    bpffs = mountPrivateBpffs();
+  });
+  after(async function () {
+    try {
+      const problems = (await stack?.cleanup()) ?? [];
+      if (problems.length > 0) console.warn(`cleanup: ${problems.join("; ")}`);
+    } finally {
+      bpffs.unmount();
+    }
+  });
+
+  it("installs the plugin where the CLI finds it: a project without plugins: deploys", async function () {
+    const pin = path.join(bpffs.dir("installed"), "flags");
+    stack = await newYamlStack("plugin-installed", `resources:
+  flags:
+    type: ebpf:index:PinnedMap
+    properties:
+      pinPath: ${pin}
+      mapType: array
+      keyType: u32
+      valueType: u32
+      maxEntries: 4
+      contents:
+        "0": 1
+        "3": 42
+`, { localPlugin: false });
+    // Before: the engine has no ebpf plugin (downloads are off).
+    const missing = await stack.run(["preview"]);
+    assert.notEqual(missing.code, 0, allOutput(missing));
+    assert.match(allOutput(missing), /no resource plugin 'pulumi-resource-ebpf' found/, allOutput(missing));
+    const installed = runOk("node", [path.join(REPO_ROOT, "bin", "pulumi-ebpf"), "install-plugin"], { env: stack.env });
+    assert.match(installed.stdout, /installed the resource plugin ebpf 0\.1\.0/);
+    const listed = runOk("pulumi", ["plugin", "ls", "--json"], { env: stack.env });
+    assert.ok((JSON.parse(listed.stdout) as { name: string; kind: string }[]).some((p) => p.name === "ebpf" && p.kind === "resource"), listed.stdout);
+    await stack.ok(["up", "--yes"]);
+    assert.equal(mapShow(pin).type, "array");
+    const values = dumpHex(pin).map(({ value }) => Buffer.from(value, "hex").readUInt32LE(0));
+    assert.deepEqual(values, [1, 0, 0, 42]);
+    await stack.ok(["destroy", "--yes"]);
     assert.equal(fs.existsSync(pin), false);
   });
 });
