@@ -130,6 +130,29 @@ describe("provider plugin: pulumi import of a map bpftool made", function () {
     }
   });
 
+  it("refuses bad input at preview, naming the entry and the rule, before anything is pinned", async function () {
+    stack!.writeProgram(`resources:
+  bad:
+    type: ebpf:index:PinnedMap
+    properties:
+      pinPath: ${path.join(dir, "bad", "map")}
+      mapType: hash
+      keyType: ipv4
+      valueType: u8
+      maxEntries: 8
+      contents:
+        10.0.0.1: 300
+        10.0.0.2: 1
+`);
+    const preview = await stack!.run(["preview"]);
+    assert.notEqual(preview.code, 0);
+    assert.match(allOutput(preview), /contents\["10\.0\.0\.1"\]\.value: 300 does not fit u8 \(0\.\.255\)/);
+    const up = await stack!.run(["up", "--yes"]);
+    assert.notEqual(up.code, 0);
+    assert.equal(fs.existsSync(path.join(dir, "bad")), false);
+    stack!.writeProgram("resources: {}\n");
+  });
+
   it("refuses what it cannot import, naming the cause", async function () {
     const missing = await stack!.run(["import", PLUGIN_TYPE, "nothing", path.join(dir, "nothing"), "--yes"]);
     assert.notEqual(missing.code, 0);
