@@ -102,6 +102,17 @@ describe("provider plugin: the YAML example through the CLI", function () {
     assert.deepEqual(dumpIpv4(pin()), { "10.0.0.1": 1, "192.168.1.10": 5 });
   });
 
+  it("reports a map unpinned (and its directory removed) behind its back as gone on refresh, and up pins a new one", async function () {
+    fs.rmSync(pin());
+    fs.rmdirSync(pinDir);
+    const refresh = await env.stack().ok(["refresh", "--yes"]);
+    assert.match(refresh.stdout, /- 1 deleted/);
+    assert.equal((await resourcesOfType(env.stack(), PLUGIN_TYPE)).length, 0);
+    await env.stack().ok(["up", "--yes"]);
+    assert.equal(mapShow(pin()).max_entries, 2048);
+    assert.deepEqual(dumpIpv4(pin()), { "10.0.0.1": 1, "192.168.1.10": 5 });
+  });
+
   it("destroys: the pin and the directory it made are gone", async function () {
     await env.stack().ok(["destroy", "--yes"]);
     assert.equal(fs.existsSync(pin()), false);
@@ -162,6 +173,20 @@ describe("provider plugin: pulumi import of a map bpftool made", function () {
     assert.notEqual(misfit.code, 0);
     assert.match(allOutput(misfit), /the codecs do not fit the live map/);
     assert.match(allOutput(misfit), /keyType: ipv4 needs a size of 4 bytes, not 8/);
+  });
+
+  it("imports a map without codecs: hex contents, its ABI and name", async function () {
+    const hexPin = path.join(dir, "hex");
+    bpftool("map", "create", hexPin, "type", "hash", "key", "4", "value", "4", "entries", "16", "name", "hex_map");
+    bpftool("map", "update", "pinned", hexPin, ...ipv4U32("10.0.0.1", 7));
+    const imported = await stack!.ok(["import", PLUGIN_TYPE, "hex", hexPin, "--yes", "--protect=false"]);
+    assert.match(imported.stdout, /= 1 imported/);
+    const [state] = await resourcesOfType(stack!, PLUGIN_TYPE);
+    assert.deepEqual(state!.inputs, { pinPath: hexPin, mapType: "hash", name: "hex_map", keySize: 4, valueSize: 4, maxEntries: 16, contents: { "0a000001": "07000000" } });
+    assert.equal(state!.outputs.mapId, mapShow(hexPin).id);
+    // Out of the state again, the map left as it is.
+    await stack!.ok(["state", "delete", state!.urn, "--yes"]);
+    assert.equal(dumpHex(hexPin).length, 1);
   });
 
   it("imports with typed contents, generates YAML, and the next up keeps the map ID", async function () {
