@@ -31,11 +31,11 @@ tidy() {
   fi
 }
 
-# Builds `go build` target $3 of a wrapper module requiring module $1 (whose
-# tools.go imports package $3) into $4, stamped with version $2. Used for the
-# language hosts, which are found beside the CLI without warnings.
+# Builds package $3 of a wrapper module requiring module $1 at version $2
+# (its tools.go imports $3) into $4, with the version variable $5 stamped $2.
+# Used for the language hosts, which are found beside the CLI without warnings.
 build_host() {
-  local module=$1 version=$2 package=$3 out=$4 work
+  local module=$1 version=$2 package=$3 out=$4 version_var=$5 work
   command -v go >/dev/null 2>&1 || {
     log "no $(basename "$out") in $(dirname "$out") and no Go toolchain to build it; install Go"
     exit 1
@@ -53,7 +53,7 @@ MOD
     cd "$work"
     tidy
     GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" \
+      -ldflags "-s -w -X $version_var=$version" \
       -o "$out.part" "$package"
   ) || { rm -rf "$work"; exit 1; }
   rm -rf "$work"
@@ -69,13 +69,15 @@ language_hosts() {
   if [[ ! -x "$dir/pulumi-language-yaml" ]]; then
     started=$(date +%s)
     log "building pulumi-language-yaml $YAML_HOST_VERSION into $dir (one time, about 2 minutes)"
-    build_host github.com/pulumi/pulumi-yaml "$YAML_HOST_VERSION" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml "$dir/pulumi-language-yaml"
+    build_host github.com/pulumi/pulumi-yaml "$YAML_HOST_VERSION" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml \
+      "$dir/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/pkg/version.Version
     log "built pulumi-language-yaml in $(($(date +%s) - started)) s"
   fi
   if [[ ! -x "$dir/pulumi-language-python" || ! -x "$dir/pulumi-language-python-exec" ]]; then
     started=$(date +%s)
     log "building pulumi-language-python $LANGUAGE_HOST_VERSION into $dir (one time)"
-    build_host github.com/pulumi/pulumi/sdk/v3 "$LANGUAGE_HOST_VERSION" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python "$dir/pulumi-language-python"
+    build_host github.com/pulumi/pulumi/sdk/v3 "$LANGUAGE_HOST_VERSION" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python \
+      "$dir/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
     local exec_script
     exec_script=$(GOFLAGS=-mod=mod go mod download -json "github.com/pulumi/pulumi/sdk/v3@$LANGUAGE_HOST_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')/python/cmd/pulumi-language-python-exec
     install -m 0755 "$exec_script" "$dir/pulumi-language-python-exec"

@@ -53,6 +53,7 @@ function handler(body: (request: any) => Promise<unknown>, resource = true): (ca
   };
 }
 
+/** A DiffResponse: never a replacement (see detailed.ts), the detailed diff when there is one. */
 function diffResponse(answer: DiffAnswer): any {
   const response = new providerMessages.DiffResponse();
   const changes = providerMessages.DiffResponse.DiffChanges;
