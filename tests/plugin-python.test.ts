@@ -23,14 +23,14 @@ function dumpIpv4(pin: string): Record<string, number> {
 describe("provider plugin: the Python example through the CLI", function () {
   this.timeout(240_000);
   const env = usePulumiStack(PYTHON_EXAMPLE);
-  let pinDir = "";
+  let pinRoot = "";
   let python: PulumiRunOptions = {};
-  const pin = () => path.join(pinDir, "allow_v4");
+  const pin = () => path.join(pinRoot, "allow_v4");
 
   before(function () {
     this.timeout(600_000);
-    pinDir = path.join(env.bpffs().root, "python-allowlist");
-    env.stack().setConfig({ pinDir });
+    pinRoot = path.join(env.bpffs().root, "python-allowlist");
+    env.stack().setConfig({ pinRoot });
     // The venv first on PATH (the v3.68 host does not take the engine's
     // virtualenv), the generated SDK on PYTHONPATH; both outside the example.
     const scratch = path.dirname(env.stack().configFile);
@@ -53,13 +53,13 @@ describe("provider plugin: the Python example through the CLI", function () {
 
   it("changes a value in place and maxEntries with a new map", async function () {
     const before = mapShow(pin()).id;
-    env.stack().setConfig({ pinDir, gatewayValue: 7 });
+    env.stack().setConfig({ pinRoot, gatewayValue: 7 });
     const preview = await env.stack().ok(["preview", "--diff"], python);
     assert.match(preview.stdout, /~ 192\.168\.1\.10: 2 => 7/);
     await env.stack().ok(["up", "--yes"], python);
     assert.equal(mapShow(pin()).id, before);
     assert.deepEqual(dumpIpv4(pin()), { "10.0.0.1": 1, "192.168.1.10": 7 });
-    env.stack().setConfig({ pinDir, gatewayValue: 7, maxEntries: 2048 });
+    env.stack().setConfig({ pinRoot, gatewayValue: 7, maxEntries: 2048 });
     const up = await env.stack().ok(["up", "--yes"], python);
     assert.match(up.stdout, /new kernel map: maxEntries 1024 → 2048/);
     assert.notEqual(mapShow(pin()).id, before);

@@ -51,13 +51,13 @@ describe("provider plugin: the pieces without the engine", function () {
 
 describe("provider plugin: the YAML example through the CLI", function () {
   this.timeout(180_000);
-  let pinDir = "";
+  let pinRoot = "";
   const env = usePulumiStack(YAML_EXAMPLE);
-  const pin = () => path.join(pinDir, "allow_v4");
+  const pin = () => path.join(pinRoot, "allow_v4");
 
   before(() => {
-    pinDir = path.join(env.bpffs().root, "yaml-allowlist");
-    env.stack().setConfig({ pinDir });
+    pinRoot = path.join(env.bpffs().root, "yaml-allowlist");
+    env.stack().setConfig({ pinRoot });
   });
 
   it("deploys the map bpftool confirms, refreshes clean, and exits 7 on drift", async function () {
@@ -82,7 +82,7 @@ describe("provider plugin: the YAML example through the CLI", function () {
 
   it("changes a value in place (same map ID) and an ABI field with a new map, saying which", async function () {
     const before = mapShow(pin()).id;
-    env.stack().setConfig({ pinDir, gatewayValue: 5 });
+    env.stack().setConfig({ pinRoot, gatewayValue: 5 });
     const preview = await env.stack().ok(["preview", "--diff"]);
     assert.match(preview.stdout, /~ 192\.168\.1\.10: 2 => 5/);
     const up = await env.stack().ok(["up", "--yes"]);
@@ -90,7 +90,7 @@ describe("provider plugin: the YAML example through the CLI", function () {
     assert.equal(mapShow(pin()).id, before);
     assert.deepEqual(dumpIpv4(pin()), { "10.0.0.1": 1, "192.168.1.10": 5 });
 
-    env.stack().setConfig({ pinDir, gatewayValue: 5, maxEntries: 2048 });
+    env.stack().setConfig({ pinRoot, gatewayValue: 5, maxEntries: 2048 });
     const rebuild = await env.stack().ok(["preview"]);
     assert.match(rebuild.stdout, /update \[diff: ~maxEntries\]/);
     assert.match(rebuild.stdout, /a new kernel map will be built and swapped in \(maxEntries changed\)/);
@@ -104,7 +104,7 @@ describe("provider plugin: the YAML example through the CLI", function () {
 
   it("reports a map unpinned (and its directory removed) behind its back as gone on refresh, and up pins a new one", async function () {
     fs.rmSync(pin());
-    fs.rmdirSync(pinDir);
+    fs.rmdirSync(pinRoot);
     const refresh = await env.stack().ok(["refresh", "--yes"]);
     assert.match(refresh.stdout, /- 1 deleted/);
     assert.equal((await resourcesOfType(env.stack(), PLUGIN_TYPE)).length, 0);
@@ -116,7 +116,7 @@ describe("provider plugin: the YAML example through the CLI", function () {
   it("destroys: the pin and the directory it made are gone", async function () {
     await env.stack().ok(["destroy", "--yes"]);
     assert.equal(fs.existsSync(pin()), false);
-    assert.equal(fs.existsSync(pinDir), false);
+    assert.equal(fs.existsSync(pinRoot), false);
   });
 });
 

@@ -3,11 +3,11 @@ import pulumi
 from pulumi_ebpf import PinnedMap
 
 config = pulumi.Config()
-pin_dir = config.get("pinDir") or "/sys/fs/bpf/python-allowlist"
+pin_root = config.get("pinRoot") or "/sys/fs/bpf/pulumi-ebpf-examples/python-allowlist"
 
 allow_list = PinnedMap(
     "allow-list",
-    pin_path=f"{pin_dir}/allow_v4",
+    pin_path=f"{pin_root}/allow_v4",
     map_type="hash",
     name="py_allow_v4",
     key_type="ipv4",
