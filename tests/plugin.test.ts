@@ -1,8 +1,11 @@
 // The provider plugin (bin/pulumi-resource-ebpf) through the real Pulumi CLI,
 // the YAML language host and the real kernel, checked with bpftool: the YAML
-// example's whole lifecycle; `pulumi import` of a map bpftool made, then `up`
-// keeping its map ID; the detailed diff of a mixed change; and a stack made
-// with the dynamic provider moving to the plugin without a new kernel map.
+// example's whole lifecycle (drift, in-place change, new map, a map gone
+// behind the stack's back, destroy); bad input refused at preview; `pulumi
+// import` of maps bpftool made (hex, typed), then `up` keeping the map ID;
+// the detailed diff of a mixed change; a YAML `get:`; a stack made with the
+// dynamic provider moving to the plugin without a new kernel map; and
+// `pulumi-ebpf install-plugin`.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -257,6 +260,45 @@ describe("provider plugin: pulumi import of a map bpftool made", function () {
     assert.deepEqual(dumpIpv4(pin()), { "10.0.0.1": 1, "10.0.0.2": 20, "10.0.0.9": 9 });
     await stack!.ok(["destroy", "--yes"]);
     assert.equal(fs.existsSync(pin()), false);
+  });
+});
+
+describe("provider plugin: a YAML get: of a map bpftool made", function () {
+  this.timeout(120_000);
+  let bpffs: PrivateBpffs;
+  let stack: YamlStack | undefined;
+
+  before(() => {
+    bpffs = mountPrivateBpffs();
+  });
+  after(async function () {
+    try {
+      const problems = (await stack?.cleanup()) ?? [];
+      if (problems.length > 0) console.warn(`cleanup: ${problems.join("; ")}`);
+    } finally {
+      bpffs.unmount();
+    }
+  });
+
+  it("reads the map (hex contents, map ID) without managing it: destroy leaves it pinned", async function () {
+    const pin = path.join(bpffs.dir("get"), "seen");
+    bpftool("map", "create", pin, "type", "hash", "key", "4", "value", "4", "entries", "8", "name", "seen");
+    bpftool("map", "update", "pinned", pin, ...ipv4U32("1.2.3.4", 5));
+    stack = await newYamlStack("plugin-get", `resources:
+  seen:
+    type: ebpf:index:PinnedMap
+    get:
+      id: ${pin}
+outputs:
+  mapId: \${seen.mapId}
+  contents: \${seen.contents}
+`);
+    await stack.ok(["up", "--yes"]);
+    const outputs = await stack.outputs();
+    assert.equal(outputs.mapId, mapShow(pin).id);
+    assert.deepEqual(outputs.contents, { "01020304": "05000000" });
+    await stack.ok(["destroy", "--yes"]);
+    assert.equal(dumpHex(pin).length, 1, "still pinned, entries untouched");
   });
 });
 
