@@ -65,6 +65,15 @@ fi
 # the script says so itself when it builds).
 bash scripts/pulumi-toolchain.sh >/dev/null
 
+# A Python virtualenv with pulumi==3.248.0 (and what generated SDKs need:
+# parver, semver; setuptools and wheel to install one) in the toolchain cache:
+# the Python example's suite runs its program with it (tests/fixtures/plugin-python.ts).
+py_venv=${PULUMI_EBPF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-ebpf}/python-pulumi-3.248.0
+if ! "$py_venv/bin/python" -c 'import pulumi, parver, semver, setuptools, wheel' >/dev/null 2>&1; then
+  step "creating the Python virtualenv with pulumi==3.248.0 ($py_venv)" \
+    bash -c 'python3 -m venv "$1" && "$1/bin/pip" install --quiet pulumi==3.248.0 "parver>=0.2.1" "semver>=2.8.1" setuptools wheel' _ "$py_venv"
+fi
+
 # bpftool (the independent reader the tests check our maps with), valgrind
 # (the binding's memcheck suite), and clang with libbpf-dev (the libbpf-reuse
 # suite builds a BPF object and a libbpf loader), from Debian.
