@@ -1,10 +1,12 @@
-// The `pulumi-ebpf` command (bin/pulumi-ebpf): `agent` and `fleet status`.
+// The `pulumi-ebpf` command (bin/pulumi-ebpf): `agent` and `fleet status`
+// (`install-plugin` is routed by bin/pulumi-ebpf to provider/plugin/install.ts).
 import { runAgent } from "./agent";
 import { fleetStatus } from "./fleet";
 import { AGENT_USAGE, FLEET_USAGE, parseAgentOptions, parseFleetStatusOptions, UsageError } from "./options";
 
 const USAGE = `usage: pulumi-ebpf agent --project DIR [...]    reconcile this host's stack (--help for options)
-       pulumi-ebpf fleet status --project DIR [...]  every host's last run, result and drift`;
+       pulumi-ebpf fleet status --project DIR [...]  every host's last run, result and drift
+       pulumi-ebpf install-plugin [--pulumi PATH]    install the provider plugin where the Pulumi CLI finds it`;
 
 /** Runs the command line `args` (without node and the script); resolves to the exit code (2 for bad usage). Never throws. */
 export async function main(args: string[]): Promise<number> {
