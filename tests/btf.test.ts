@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as native from "../native/index";
 import {
   checkSpec, compareAbi, createPinnedMap, effectiveBtf, declaredDigest, deletePinnedMap, observePinnedMap, specOfLiveMap,
-  updatePinnedMap, isEbpfError, SpecError, type CodecDecl, type MapSpec,
+  recreateReasons, updatePinnedMap, isEbpfError, SpecError, type CodecDecl, type MapSpec,
 } from "../provider/core";
 import { BtfTypes, deriveCodec, encodeMapBtf } from "../provider/core/btf";
 import { readLiveBtf } from "../provider/core/btfmap";
@@ -303,6 +303,20 @@ describe("BTF-typed maps", function () {
   describe("ABI", () => {
     const declare = (pinPath: string, extra: Record<string, unknown> = {}): MapSpec =>
       checkSpec({ pinPath, mapType: "array", keyType: "u32", valueType: FEATURE, maxEntries: 4, contents: [{ key: 1, value: { enabled: 1, rateLimitPps: 100 } }], ...extra });
+
+    it("a preview (no live map) names a new map for a changed BTF shape or an explicit btf flip, not for a default that follows the codecs", () => {
+      const pinPath = "/sys/fs/bpf/preview/features";
+      const spec = (extra: Record<string, unknown>) => checkSpec({ ...declare(pinPath), ...extra }, { pinLocation: false });
+      const renamed = { valueType: { struct: [{ name: "enabled", type: "u32" }, { name: "pps", type: "u32" }] }, contents: [] };
+      assert.deepEqual(recreateReasons(spec({}), spec(renamed)), ["key/value BTF changed (keyType/valueType)"]);
+      assert.deepEqual(recreateReasons(spec({}), spec({ btf: false })), ["btf true → false"]);
+      assert.deepEqual(recreateReasons(spec({}), spec({})), []);
+      // hex has no BTF form: hex → u32 changes the default, not the live map.
+      const hexKey = { keyType: undefined, keySize: 4, contents: [] };
+      assert.deepEqual(recreateReasons(spec(hexKey), spec({ contents: [] })), []);
+      // With the live map at hand (liveName), the update compares the live BTF instead.
+      assert.deepEqual(recreateReasons(spec({}), spec(renamed), undefined, "features"), []);
+    });
 
     it("a map made without BTF is not rebuilt for the default; an explicit btf: true rebuilds it", () => {
       const pinPath = path.join(bpffs().dir("legacy"), "features");

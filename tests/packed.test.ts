@@ -56,7 +56,7 @@ describe("packed tables", () => {
           assert.ok(table.valueAt(index).equals(entry.value), `value ${index}`);
           assert.equal(origins[index], entry.origin);
         });
-        assert.deepEqual(duplicates.sort((a, b) => a[1] - b[1]), expectedDuplicates);
+        assert.deepEqual(duplicates.map(([first, second]) => [first, second]).sort((a, b) => a[1]! - b[1]!), expectedDuplicates);
         assert.equal(tableDigest(table), contentsDigest(expected.map(({ key, value }) => ({ key, value }))));
       });
     }
@@ -163,6 +163,37 @@ describe("packed tables", () => {
       fs.writeFileSync(file, `{"key":0,"value":1}\n{"key":4,"value":1}\n`);
       assert.throws(() => checkSpec({ pinPath: "/sys/fs/bpf/x/a", mapType: "array", keyType: "u32", valueType: "u32", maxEntries: 4, contentsFile: file }),
         new RegExp(`contentsFile ${file} line 2\\.key: index 4 is beyond the array \\(maxEntries 4\\)`));
+    });
+
+    it("reads an array index from the key's bytes on the fast path too (a u32be key 1 is index 16777216)", () => {
+      const file = path.join(tmp, "array-be.jsonl");
+      fs.writeFileSync(file, `{"key":1,"value":1}\n`);
+      assert.throws(() => checkSpec({ pinPath: "/sys/fs/bpf/x/a", mapType: "array", keyType: "u32be", valueType: "u32", maxEntries: 16, contentsFile: file }),
+        new RegExp(`contentsFile ${file} line 1\\.key: index 16777216 is beyond the array \\(maxEntries 16\\)`));
+    });
+
+    it("takes a byte order mark at the start of the file only, as a whole-file decode would", () => {
+      const file = path.join(tmp, "bom.jsonl");
+      fs.writeFileSync(file, `\ufeff{"key":1,"value":1}\n\ufeff{"key":2,"value":2}\n`);
+      assert.throws(() => checkSpec({ ...base, contentsFile: file }), (error: unknown) => {
+        assert.ok(error instanceof SpecError);
+        assert.deepEqual(error.failures.map((failure) => `${failure.path}: ${failure.rule}`), [`contentsFile ${file} line 2: is not JSON`]);
+        return true;
+      });
+    });
+
+    it("reports many duplicates of one key with the key and both lines, capped, each found once", () => {
+      const file = path.join(tmp, "same.jsonl");
+      const count = 50_000;
+      fs.writeFileSync(file, `${Array.from({ length: count }, () => `{"key":7,"value":1}`).join("\n")}\n`);
+      assert.throws(() => checkSpec({ ...base, maxEntries: count, contentsFile: file }), (error: unknown) => {
+        assert.ok(error instanceof SpecError);
+        assert.equal(error.listed.length, 100);
+        assert.equal(error.failures[0]!.path, `contentsFile ${file} line 2.key`);
+        assert.equal(error.failures[0]!.rule, `duplicates contentsFile ${file} line 1.key (both are 07000000)`);
+        assert.equal(error.omitted, count - 1 - 100);
+        return true;
+      });
     });
 
     it("reuses the parse of an unchanged file, and never serves a changed one (same size and mtime)", () => {

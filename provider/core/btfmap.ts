@@ -177,7 +177,10 @@ export function liveCodecs(btf: LiveBtf, mapType: MapTypeName | undefined): { ke
   if (mapType === "lpm_trie" && key !== null && typeof key !== "string" && key.struct.length === 2) {
     const [prefix, data] = key.struct as [typeof key.struct[0], typeof key.struct[0]];
     const bytes = data.size ?? (data.type === "ipv6" ? 16 : undefined);
-    if (prefix.type === "u32" && data.offset === undefined && (data.type === "hex" || data.type === "ipv6") && (bytes === 4 || bytes === 16)) {
+    // Only the kernel's own member names: a key whose members are named
+    // otherwise keeps its struct codec, so our BTF of it matches the live one.
+    const kernelNames = prefix.name === "prefixlen" && data.name === "data";
+    if (kernelNames && prefix.type === "u32" && data.offset === undefined && (data.type === "hex" || data.type === "ipv6") && (bytes === 4 || bytes === 16)) {
       return { keyType: bytes === 4 ? "lpm_ipv4" : "lpm_ipv6", valueType: derived.valueType };
     }
   }
@@ -266,17 +269,13 @@ export function compareBtf(spec: BtfSpecView, info: MapInfo, label: string): Btf
     { field: "valueType" as const, decl: spec.valueType, id: mine.valueTypeId, liveId: live.valueTypeId, derived: derived.valueType },
   ];
   for (const side of sides) {
-    if (side.decl === null) continue;
-    if (side.liveId === 0) {
-      differences.push({ field: side.field, detail: `${side.field}: declared ${describeDecl(side.decl)}, live map has no BTF ${side.field === "keyType" ? "key" : "value"} type`, declared: side.decl, live: "hex" });
-      continue;
-    }
+    // A side without BTF type (a libbpf map declared with __uint(key_size, …)
+    // has value BTF only) says nothing to compare against: not a difference,
+    // so adopting such a map and naming its key codec never swaps it out.
+    if (side.decl === null || side.liveId === 0) continue;
     const detail = shapeDifference(shapeOf(declared, side.id), shapeOf(live.types, side.liveId), side.field);
     if (detail !== undefined) differences.push({ field: side.field, detail, declared: side.decl, live: side.derived ?? "hex" });
   }
   return differences;
 }
 
-function describeDecl(decl: CodecDecl): string {
-  return typeof decl === "string" ? decl : `a struct { ${decl.struct.map((field) => field.name).join(", ")} }`;
-}

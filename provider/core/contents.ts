@@ -1,7 +1,6 @@
 // Map contents as declared: read from a JSON Lines file, encoded for the
 // kernel with the key/value codecs (every failure collected), and expressed
 // back in canonical notation — the one notation read-back and check share.
-import * as fs from "node:fs";
 import {
   collecting, decodePerCpu, encodePerCpu, perCpuStride, type CanonicalValue, type Codec,
 } from "./codecs";
@@ -10,6 +9,9 @@ import type { RawEntry } from "./map";
 import { MAP_TYPES, type MapTypeName } from "./maptypes";
 import { PinPathSchema } from "./pinpath";
 import { ContentEntrySchema, type ContentEntry } from "./schema";
+import { lineText, streamLines } from "./linefile";
+
+export { CONTENTS_FILE_MAX_BYTES } from "./linefile";
 import type { EntryTable } from "./table";
 
 /** A declared entry encoded for the kernel. */
@@ -31,111 +33,40 @@ export interface SpecCodecs {
 
 // ---- contents files
 
-/** The largest contents file read: 256 MiB (a 100,000-entry table is about 6 MB). */
-export const CONTENTS_FILE_MAX_BYTES = 256 * 1024 * 1024;
-
-function fileKind(stat: fs.Stats): string {
-  if (stat.isFIFO()) return "a FIFO";
-  if (stat.isCharacterDevice()) return "a character device";
-  if (stat.isBlockDevice()) return "a block device";
-  if (stat.isDirectory()) return "a directory";
-  if (stat.isSocket()) return "a socket";
-  return "not a regular file";
-}
-
-// Reads a regular file of at most CONTENTS_FILE_MAX_BYTES. O_NONBLOCK keeps a
-// FIFO from blocking the open, fstat (of what was opened, not of the path)
-// refuses anything but a regular file, and the read stops one byte past the
-// bound, so a file that grows while it is read cannot grow the process.
-// Returns the bytes, or the rule it broke.
-function readBoundedFile(file: string): Buffer | string {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
-  } catch (error) {
-    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
-  }
-  try {
-    const stat = fs.fstatSync(fd);
-    if (!stat.isFile()) return `${file} is ${fileKind(stat)}; a contents file must be a regular file`;
-    const tooBig = (bytes: number | string) => `${file} has ${bytes} bytes; a contents file may have at most ${CONTENTS_FILE_MAX_BYTES} (256 MiB)`;
-    if (stat.size > CONTENTS_FILE_MAX_BYTES) return tooBig(stat.size);
-    let buffer = Buffer.allocUnsafe(stat.size + 1);
-    let length = 0;
-    for (;;) {
-      if (length === buffer.length) {
-        if (length > CONTENTS_FILE_MAX_BYTES) return tooBig(`more than ${CONTENTS_FILE_MAX_BYTES}`);
-        // The file grew while it was read (or stat said 0, as /proc does): read on, up to the bound.
-        const larger = Buffer.allocUnsafe(Math.min(Math.max(buffer.length * 2, 65536), CONTENTS_FILE_MAX_BYTES + 1));
-        buffer.copy(larger);
-        buffer = larger;
-      }
-      const read = fs.readSync(fd, buffer, length, buffer.length - length, null);
-      if (read === 0) return buffer.subarray(0, length);
-      length += read;
-    }
-  } catch (error) {
-    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-// Splits bytes into lines of text, refusing invalid UTF-8 (which would
-// otherwise become U+FFFD silently) with the line it is on.
-function utf8Lines(bytes: Buffer, where: (line: number) => string, failures: FailureList): (string | undefined)[] {
-  const strict = new TextDecoder("utf-8", { fatal: true });
-  try {
-    return strict.decode(bytes).split("\n");
-  } catch {
-    // Find the lines at fault: decode line by line (only on this path).
-  }
-  const lines: (string | undefined)[] = [];
-  for (let start = 0; start <= bytes.length;) {
-    const newline = bytes.indexOf(0x0a, start);
-    const end = newline < 0 ? bytes.length : newline;
-    try {
-      lines.push(strict.decode(bytes.subarray(start, end)));
-    } catch {
-      failures.add(where(lines.length + 1), "is not valid UTF-8");
-      lines.push(undefined);
-    }
-    start = end + 1;
-  }
-  return lines;
-}
-
 /**
  * Reads a JSON Lines contents file: one entry object per non-empty line.
  * Only regular files of at most CONTENTS_FILE_MAX_BYTES are read, as strict
- * UTF-8. Failures name the file and line. Relative paths are resolved
- * against the working directory (the project's, for the provider and
- * the program). Returns the entries and the line each came from.
+ * UTF-8 (see streamLines). Failures name the file and line. Relative paths are
+ * resolved against the working directory (the project's, for the provider and
+ * the program). Returns the entries and the line each came from. Keyed maps
+ * with plain values read their files straight into a packed table instead
+ * (packed.ts); this is for the others (queue, stack, bloom filter, maps of maps).
  */
 export function readContentsFile(file: string, failures: FailureList): { entries: ContentEntry[]; lines: number[] } {
   const entries: ContentEntry[] = [];
   const lines: number[] = [];
-  const bytes = readBoundedFile(file);
-  if (typeof bytes === "string") {
-    failures.add("contentsFile", bytes);
-    return { entries, lines };
-  }
   const where = (line: number) => `contentsFile ${file} line ${line}`;
-  utf8Lines(bytes, where, failures).forEach((text, index) => {
-    if (text === undefined || text.trim() === "") return;
+  const read = streamLines(file, (bytes, start, end, line) => {
+    const text = lineText(bytes, start, end, line);
+    if (text === undefined) {
+      failures.add(where(line), "is not valid UTF-8");
+      return;
+    }
+    if (text.trim() === "") return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      failures.add(where(index + 1), "is not JSON");
+      failures.add(where(line), "is not JSON");
       return;
     }
     const result = ContentEntrySchema.safeParse(parsed);
     if (result.success) {
       entries.push(result.data);
-      lines.push(index + 1);
-    } else failures.add(where(index + 1), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
+      lines.push(line);
+    } else failures.add(where(line), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
   });
+  if (typeof read === "string") failures.add("contentsFile", read);
   return { entries, lines };
 }
 

@@ -13,7 +13,7 @@ import {
   applyPermissions, checkPinLocation, finishInterruptedMove, movePinIfOwned, pinInto, pinMoveTrace, pinnedMapId,
   recoverInterruptedSwap, removeEmptyDirectories, unpinIfOwned, type UnpinOutcome,
 } from "./pins";
-import { btfOfSpec } from "./btfmap";
+import { btfOfSpec, effectiveBtf } from "./btfmap";
 import { faultPoint } from "./faults";
 import { applyDelta, contentsDigest, keyOf, keySet, planDelta, presentEntries, type Delta } from "./reconcile";
 import { canonicalContents, checkedPartsOf, type MapSpec } from "./checked";
@@ -402,6 +402,9 @@ const ABI_INPUTS = ["mapType", "keySize", "valueSize", "maxEntries", "flags", "n
  * `contentsChanged`, when the caller knows it, saves comparing the contents.
  * An undeclared name is whatever the live map's is: it never needs a new
  * map, and neither does a declared one equal to `liveName` (when known).
+ * Without `liveName` (a preview: no live map at hand) a change of the BTF
+ * the declarations ask for (an explicit `btf` flip, or another key/value
+ * shape) is a reason too; with it, the caller compares the live map's BTF.
  */
 export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChanged?: boolean, liveName?: string): string[] {
   const reasons: string[] = [];
@@ -412,6 +415,12 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
     }
   }
   if (oldSpec.freeze && !newSpec.freeze) reasons.push("freeze true → false (a frozen map cannot be thawed)");
+  // BTF is part of the ABI: an explicit btf flip, or another key/value shape
+  // where both declarations have BTF, builds a new map, so a preview says so.
+  // A caller holding the live map (liveName given) compares the live BTF
+  // instead, which names the field and trusts what the kernel reports.
+  const btfReason = liveName === undefined ? btfChange(oldSpec, newSpec) : undefined;
+  if (btfReason) reasons.push(btfReason);
   // Contents matter only for frozen and keyless maps; comparing them costs a
   // digest of both declarations, so only those pay it.
   const keyless = isKeyless(MAP_TYPES[newSpec.mapType].id);
@@ -422,6 +431,18 @@ export function recreateReasons(oldSpec: MapSpec, newSpec: MapSpec, contentsChan
     reasons.push(`contents of a ${newSpec.mapType} cannot be changed in place (it cannot be read without consuming it)`);
   }
   return reasons;
+}
+
+// Why two declarations' BTF needs a new map, or undefined. A default that
+// changes with the codecs (hex has no BTF form) is not a reason: a live map
+// without BTF stays compatible with a spec that does not ask for it.
+function btfChange(oldSpec: MapSpec, newSpec: MapSpec): string | undefined {
+  if (newSpec.btf !== undefined && oldSpec.btf !== newSpec.btf && effectiveBtf(oldSpec) !== effectiveBtf(newSpec)) return `btf ${effectiveBtf(oldSpec)} → ${newSpec.btf}`;
+  if (!effectiveBtf(oldSpec) || !effectiveBtf(newSpec)) return undefined;
+  const before = btfOfSpec(oldSpec);
+  const after = btfOfSpec(newSpec);
+  if (before && after && !Buffer.from(before.data).equals(Buffer.from(after.data))) return "key/value BTF changed (keyType/valueType)";
+  return undefined;
 }
 
 /**

@@ -196,28 +196,18 @@ export function writeEntries(map: MapFd, entries: RawEntry[], label: string): vo
   const resolved = withInnerFds(entries);
   try {
     const list = resolved.entries;
-    if (isKeyless(map.info.type) || !hasBatch(map.info.type) || list.length === 1) {
-      list.forEach((entry, index) => {
-        faultPoint(`write:${index}`);
-        map.update(entry.key, entry.value, BPF_ANY | elementFlags(map));
-      });
+    if (isKeyless(map.info.type)) {
+      try {
+        list.forEach((entry, index) => {
+          faultPoint(`write:${index}`);
+          map.update(entry.key, entry.value, BPF_ANY | elementFlags(map));
+        });
+      } catch (error) {
+        throw kernelError("write entries of", label, error, { EPERM: "Frozen" });
+      }
       return;
     }
-    const keys = Buffer.concat(list.map((entry) => entry.key as Buffer));
-    const values = Buffer.concat(list.map((entry) => entry.value));
-    faultPoint("write:0");
-    let written = 0;
-    while (written < list.length) {
-      const count = list.length - written;
-      written += map.updateBatch(
-        keys.subarray(written * map.info.keySize),
-        values.subarray(written * map.valueBytes),
-        count,
-        elementFlags(map),
-      );
-    }
-  } catch (error) {
-    throw kernelError("write entries of", label, error, { EPERM: "Frozen" });
+    writePacked(map, Buffer.concat(list.map((entry) => entry.key as Buffer)), Buffer.concat(list.map((entry) => entry.value)), list.length, label);
   } finally {
     resolved.close();
   }
@@ -374,51 +364,14 @@ export function deleteKeys(map: MapFd, keys: Buffer[], label: string): void {
  * map IDs (u32). Arrays report every index. Throws a wrapped kernel error.
  */
 export function dumpEntries(map: MapFd, label: string): RawEntry[] {
-  if (!isDumpable(map.info.type)) return [];
-  try {
-    return hasBatch(map.info.type) ? dumpBatched(map) : dumpByKey(map);
-  } catch (error) {
-    throw kernelError("read entries of", label, error);
-  }
-}
-
-function dumpBatched(map: MapFd): RawEntry[] {
+  const { keys, values, count } = dumpPacked(map, label);
   const { keySize } = map.info;
   const valueBytes = map.valueBytes;
-  const entries: RawEntry[] = [];
-  // Hash buckets are returned whole; a chunk smaller than a bucket is ENOSPC,
-  // so the chunk grows until it fits.
-  let chunk = Math.max(1, Math.min(map.info.maxEntries, 65536));
-  let inBatch: Buffer | null = null;
-  let outBatch = Buffer.alloc(Math.max(keySize, 8));
-  for (;;) {
-    // Fresh buffers per call: the entries are views into them, not copies.
-    const keys = Buffer.allocUnsafe(chunk * keySize);
-    const values = Buffer.allocUnsafe(chunk * valueBytes);
-    let result;
-    try {
-      result = map.lookupBatch(inBatch, outBatch, keys, values, chunk, elementFlags(map));
-    } catch (error) {
-      if (isBpfError(error, "ENOSPC")) {
-        chunk *= 2;
-        continue;
-      }
-      if (isBpfError(error, "EOPNOTSUPP") || isBpfError(error, "ENOTSUPP") || isBpfError(error, "EINVAL")) {
-        if (entries.length === 0 && inBatch === null) return dumpByKey(map);
-      }
-      throw error;
-    }
-    for (let i = 0; i < result.count; i++) {
-      entries.push({
-        key: keys.subarray(i * keySize, (i + 1) * keySize),
-        value: values.subarray(i * valueBytes, (i + 1) * valueBytes),
-      });
-    }
-    if (result.done) return entries;
-    // The next call starts where this one ended.
-    inBatch = outBatch;
-    outBatch = Buffer.alloc(inBatch.length);
+  const entries = new Array<RawEntry>(count);
+  for (let index = 0; index < count; index++) {
+    entries[index] = { key: keys.subarray(index * keySize, (index + 1) * keySize), value: values.subarray(index * valueBytes, (index + 1) * valueBytes) };
   }
+  return entries;
 }
 
 function dumpByKey(map: MapFd): RawEntry[] {

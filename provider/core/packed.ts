@@ -4,17 +4,15 @@
 // million-line file never becomes a million objects. Lines the fast path
 // cannot decide go through the full notation (JSON, the entry schema, the
 // codecs), with the same messages naming the file and line.
-import { createHash } from "node:crypto";
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { collecting, type Codec } from "./codecs";
 import {
-  CONTENTS_MAX_BYTES, CONTENTS_FILE_MAX_BYTES, encodeKey, encodeValue, shortHex, valueBytesOf, withinEncodingBudget,
+  CONTENTS_MAX_BYTES, encodeKey, encodeValue, shortHex, valueBytesOf, withinEncodingBudget,
   type ContentsTarget, type SpecCodecs,
 } from "./contents";
 import type { FailureList } from "./failures";
 import { MAP_TYPES } from "./maptypes";
 import { ContentEntrySchema, type ContentEntry } from "./schema";
+import { lineText, streamLines } from "./linefile";
 import { sortTable, TableBuilder, type EntryTable } from "./table";
 
 // Writes a declared key or value at `offset` of `out`: a number through the
@@ -82,11 +80,14 @@ class TableEncoder {
     const { builder } = this;
     if (typeof key !== "number" || typeof value !== "number") return false;
     if (!this.keyCodec.encodeNumberInto || !this.valueCodec.encodeNumberInto) return false;
-    if (this.indexLimit !== undefined && !(key >= 0 && key < this.indexLimit)) return false;
     if (!this.admit()) return true;
     const slot = builder.reserve(origin);
+    const keyOffset = slot * builder.keySize;
     const valueOffset = slot * builder.valueBytes;
-    if (!this.keyCodec.encodeNumberInto(key, builder.keys, slot * builder.keySize) ||
+    // An array index is the key's bytes read as the kernel reads them (u32 LE),
+    // whatever the codec's notation (a u32be key 1 is index 16777216).
+    if (!this.keyCodec.encodeNumberInto(key, builder.keys, keyOffset) ||
+      (this.indexLimit !== undefined && builder.keys.readUInt32LE(keyOffset) >= this.indexLimit) ||
       !this.valueCodec.encodeNumberInto(value, builder.values, valueOffset)) {
       builder.unreserve();
       this.given--;
@@ -127,8 +128,9 @@ class TableEncoder {
     const { builder, target } = this;
     const { table, duplicates, origins } = sortTable(builder.keySize, builder.valueBytes, builder.count, builder.keys, builder.values, builder.origins);
     duplicates.sort((a, b) => a[1] - b[1]);
-    for (const [first, second] of duplicates) {
-      this.failures.add(`${pathOf(second)}.key`, `duplicates ${pathOf(first)}.key (both are ${shortHex(keyOfOrigin(builder, second))})`);
+    for (const [first, second, slot] of duplicates) {
+      const key = builder.keys.subarray(slot * builder.keySize, (slot + 1) * builder.keySize);
+      this.failures.add(`${pathOf(second)}.key`, `duplicates ${pathOf(first)}.key (both are ${shortHex(key)})`);
     }
     const rule = MAP_TYPES[target.mapType].contents!;
     if (rule.kind === "keyed" && rule.limit && target.maxEntries !== undefined && this.given > target.maxEntries) {
@@ -136,12 +138,6 @@ class TableEncoder {
     }
     return { table, origins };
   }
-}
-
-// The key bytes of the entry with `origin` in the builder (only for the rare duplicate message).
-function keyOfOrigin(builder: TableBuilder, origin: number): Buffer {
-  const slot = builder.origins.subarray(0, builder.count).indexOf(origin);
-  return builder.keys.subarray(slot * builder.keySize, (slot + 1) * builder.keySize);
 }
 
 /**
@@ -164,84 +160,6 @@ export function encodeTable(
 }
 
 // ---- contents files
-
-function fileKind(stat: fs.BigIntStats): string {
-  if (stat.isFIFO()) return "a FIFO";
-  if (stat.isCharacterDevice()) return "a character device";
-  if (stat.isBlockDevice()) return "a block device";
-  if (stat.isDirectory()) return "a directory";
-  if (stat.isSocket()) return "a socket";
-  return "not a regular file";
-}
-
-const READ_CHUNK = 4 << 20;
-
-/**
- * Streams a regular file of at most CONTENTS_FILE_MAX_BYTES line by line
- * (`onLine(bytes, start, end, lineNumber)`, lines without their newline; no
- * calls when `onLine` is undefined), hashing it as it goes. O_NONBLOCK keeps
- * a FIFO from blocking the open, fstat (of what was opened) refuses anything
- * but a regular file, and reading stops past the bound, so a file that grows
- * while it is read cannot grow the process. Returns the file's identity
- * (path, device, inode, size, times) and sha256, or the rule it broke.
- */
-function streamLines(
-  file: string, onLine?: (bytes: Buffer, start: number, end: number, line: number) => void,
-): { identity: string; digest: string } | string {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
-  } catch (error) {
-    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
-  }
-  try {
-    const stat = fs.fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) return `${file} is ${fileKind(stat)}; a contents file must be a regular file`;
-    const tooBig = (bytes: number | string) => `${file} has ${bytes} bytes; a contents file may have at most ${CONTENTS_FILE_MAX_BYTES} (256 MiB)`;
-    if (stat.size > BigInt(CONTENTS_FILE_MAX_BYTES)) return tooBig(String(stat.size));
-    const identity = `${path.resolve(file)}\0${stat.dev}\0${stat.ino}\0${stat.size}\0${stat.mtimeNs}\0${stat.ctimeNs}`;
-    const hash = createHash("sha256");
-    let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(READ_CHUNK, Number(stat.size) + 1)));
-    let filled = 0;
-    let total = 0;
-    let line = 1;
-    for (;;) {
-      if (filled === buffer.length) {
-        // A line longer than the buffer (or a file that grew): grow it.
-        const larger = Buffer.allocUnsafe(buffer.length * 2);
-        buffer.copy(larger, 0, 0, filled);
-        buffer = larger;
-      }
-      const read = fs.readSync(fd, buffer, filled, buffer.length - filled, null);
-      total += read;
-      if (total > CONTENTS_FILE_MAX_BYTES) return tooBig(`more than ${CONTENTS_FILE_MAX_BYTES}`);
-      hash.update(buffer.subarray(filled, filled + read));
-      if (!onLine) {
-        if (read === 0) return { identity, digest: hash.digest("hex") };
-        continue;
-      }
-      const end = filled + read;
-      let start = 0;
-      let newline = buffer.indexOf(0x0a, filled);
-      while (newline >= 0 && newline < end) {
-        onLine(buffer, start, newline, line++);
-        start = newline + 1;
-        newline = buffer.indexOf(0x0a, start);
-      }
-      if (read === 0) {
-        if (start < end) onLine(buffer, start, end, line);
-        return { identity, digest: hash.digest("hex") };
-      }
-      // Keep the unfinished line at the front for the next read.
-      buffer.copy(buffer, 0, start, end);
-      filled = end - start;
-    }
-  } catch (error) {
-    return `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 // JSON whitespace (newlines are line ends here).
 const isSpace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0d;
@@ -349,10 +267,14 @@ interface CachedTable {
 }
 
 // The last few files encoded: check and then create or update in the same
-// process parse a file once. Bounded by count; an entry is reused only when
-// the file's identity, size, times and content digest all match.
+// process parse a file once. Bounded by count and by bytes (a long-running
+// provider keeps at most this much); an entry is reused only when the file's
+// identity, size, times and content digest all match.
 const CACHE_SIZE = 2;
+const CACHE_MAX_BYTES = 256 << 20;
 const cache: CachedTable[] = [];
+
+const tableBytes = ({ table }: OriginTable) => table.keys.length + table.values.length + 4 * table.count;
 
 /**
  * Reads a JSON Lines contents file of a table type (see isTableType) straight
@@ -381,7 +303,6 @@ export function encodeContentsFile(
   }
   const encoder = new TableEncoder(target, codecs, failures, 1024);
   const scanner = new LineScanner();
-  const strict = new TextDecoder("utf-8", { fatal: true });
   const before = failures.count;
   const read = streamLines(file, (bytes, start, end, line) => {
     if (scanner.scan(bytes, start, end)) {
@@ -390,10 +311,8 @@ export function encodeContentsFile(
       return;
     }
     if (scanner.blank) return;
-    let text: string;
-    try {
-      text = strict.decode(bytes.subarray(start, end));
-    } catch {
+    const text = lineText(bytes, start, end, line);
+    if (text === undefined) {
       failures.add(where(line), "is not valid UTF-8");
       return;
     }
@@ -417,9 +336,9 @@ export function encodeContentsFile(
     return undefined;
   }
   const table = encoder.finish(where);
-  if (failures.count === before) {
+  if (failures.count === before && tableBytes(table) <= CACHE_MAX_BYTES) {
     cache.unshift({ key: `${read.identity}\0${codecIdentity}`, digest: read.digest, table });
-    cache.length = Math.min(cache.length, CACHE_SIZE);
+    while (cache.length > CACHE_SIZE || cache.reduce((sum, entry) => sum + tableBytes(entry.table), 0) > CACHE_MAX_BYTES) cache.pop();
   }
   return table;
 }

@@ -216,8 +216,8 @@ function compareRecords(left: Buffer, a: number, right: Buffer, b: number, size:
   return 0;
 }
 
-/** A pair of entries with the same key, by their origins (the earlier first). */
-export type Duplicate = [first: number, second: number];
+/** A pair of entries with the same key, by their origins (the earlier first), and the later one's position in the unsorted input. */
+export type Duplicate = [first: number, second: number, slot: number];
 
 /**
  * Sorts unsorted packed entries (`origins`: the caller's number of each, for
@@ -243,7 +243,7 @@ export function sortTable(
       if (compareRecords(sortedKeys, index - 1, sortedKeys, index, keySize) !== 0) {
         runStart = index;
         kept.push(order[index]!);
-      } else duplicates.push([originOf(order[runStart]!), originOf(order[index]!)]);
+      } else duplicates.push([originOf(order[runStart]!), originOf(order[index]!), order[index]!]);
     }
     order = Uint32Array.from(kept);
     sortedKeys = Buffer.allocUnsafe(order.length * keySize);

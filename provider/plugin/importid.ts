@@ -72,7 +72,12 @@ export function importLiveMap(id: string): ImportedMap | undefined {
   if (request.keyType !== undefined || request.valueType !== undefined) {
     const { contents: _contents, ...abi } = canonicalInputs(live.spec, []);
     try {
-      spec = checkSpec({ ...abi, contents: [], keyType: request.keyType, valueType: request.valueType }, { pinLocation: false });
+      // A codec left out keeps the one the live map's BTF gave (canonicalInputs), not hex.
+      spec = checkSpec({
+        ...abi, contents: [],
+        ...(request.keyType !== undefined && { keyType: request.keyType }),
+        ...(request.valueType !== undefined && { valueType: request.valueType }),
+      }, { pinLocation: false });
     } catch (error) {
       if (!(error instanceof SpecError)) throw error;
       throw new Error(`import ID ${id}: the codecs do not fit the live map ${live.mapId}:\n${error.message}`);

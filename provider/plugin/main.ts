@@ -18,11 +18,13 @@ export function pluginVersion(): string {
 
 /**
  * Starts serving and prints the port; `args` are the plugin's arguments (the
- * engine's address first). Throws when schema.json cannot be read or the
+ * engine's address last). Throws when schema.json cannot be read or the
  * port cannot be bound.
  */
 export async function main(args: string[]): Promise<void> {
-  const engineAddress = args.find((arg) => !arg.startsWith("-"));
+  // The engine's address is the last argument (flags such as `--tracing <endpoint>` come before it).
+  const last = args[args.length - 1];
+  const engineAddress = last !== undefined && !last.startsWith("-") ? last : undefined;
   if (engineAddress) logToEngine(engineAddress);
   const schema = fs.readFileSync(path.join(PACKAGE_ROOT, "schema.json"), "utf8");
   const port = await servePlugin({ version: pluginVersion(), schema });
