@@ -64,9 +64,12 @@ export function declaredInputsOf(news: Record<string, unknown>): Record<string, 
  * refused by check already; anything else in state (outputs, this adapter's
  * records, properties another version of the provider recorded) is set
  * aside, so an upgrade or a downgrade never makes recorded state unusable.
+ * `withContents: false` leaves contents out (reading keyed contents back
+ * costs a codec call per entry; callers that drop them skip it).
  */
-export function specInputsOf(props: Record<string, unknown>): Record<string, unknown> {
-  const inputs = Object.fromEntries(Object.entries(props).filter(([key, value]) => value !== undefined && INPUT_PROPERTIES.has(key)));
+export function specInputsOf(props: Record<string, unknown>, withContents = true): Record<string, unknown> {
+  const inputs = Object.fromEntries(Object.entries(props).filter(([key, value]) =>
+    value !== undefined && INPUT_PROPERTIES.has(key) && (withContents || key !== "contents")));
   // Keyed contents (see keyed.ts) go to the core as the array it checks.
   if (inputs.contents !== undefined) inputs.contents = arrayForm(inputs);
   return inputs;
@@ -74,7 +77,7 @@ export function specInputsOf(props: Record<string, unknown>): Record<string, unk
 
 /** The properties whose change is a change of the declaration: the spec inputs and a contents file's digest. */
 export function declarationOf(props: Record<string, unknown>): Record<string, unknown> {
-  const { contents: _contents, ...declaration } = specInputsOf(props);
+  const declaration = specInputsOf(props, false);
   // Contents compare keyed and order-free: state recorded as an array (before
   // the keyed form) equals the same entries keyed.
   if (props.contents !== undefined) declaration.contents = comparableContents(props);
@@ -100,7 +103,7 @@ export function specOf(props: Record<string, unknown>): MapSpec {
 
 /** The spec of a property bag without its contents: all that ABI decisions need, at a fraction of the cost. */
 export function specWithoutContents(props: Record<string, unknown>): MapSpec {
-  return checkSpec({ ...specInputsOf(props), contents: [], contentsFile: undefined }, RECORDED);
+  return checkSpec({ ...specInputsOf(props, false), contents: [], contentsFile: undefined }, RECORDED);
 }
 
 /**
