@@ -45,29 +45,42 @@ export interface SpecCodecs {
 export function readContentsFile(file: string, failures: FailureList): { entries: ContentEntry[]; lines: number[] } {
   const entries: ContentEntry[] = [];
   const lines: number[] = [];
-  const where = (line: number) => `contentsFile ${file} line ${line}`;
   const read = streamLines(file, (bytes, start, end, line) => {
-    const text = lineText(bytes, start, end, line);
-    if (text === undefined) {
-      failures.add(where(line), "is not valid UTF-8");
-      return;
-    }
-    if (text.trim() === "") return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      failures.add(where(line), "is not JSON");
-      return;
-    }
-    const result = ContentEntrySchema.safeParse(parsed);
-    if (result.success) {
-      entries.push(result.data);
-      lines.push(line);
-    } else failures.add(where(line), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
+    const entry = entryOfLine(file, bytes, start, end, line, failures);
+    if (entry === undefined) return;
+    entries.push(entry);
+    lines.push(line);
   });
   if (typeof read === "string") failures.add("contentsFile", read);
   return { entries, lines };
+}
+
+/** The path of a contents file's line in failures: `contentsFile <file> line <n>`. */
+export const lineOf = (file: string, line: number): string => `contentsFile ${file} line ${line}`;
+
+/**
+ * One line of a contents file in the full notation: strict UTF-8, JSON, the
+ * entry schema. Returns the entry, or undefined for a blank line or after
+ * collecting the failure (under lineOf(file, line)).
+ */
+export function entryOfLine(file: string, bytes: Buffer, start: number, end: number, line: number, failures: FailureList): ContentEntry | undefined {
+  const text = lineText(bytes, start, end, line);
+  if (text === undefined) {
+    failures.add(lineOf(file, line), "is not valid UTF-8");
+    return undefined;
+  }
+  if (text.trim() === "") return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    failures.add(lineOf(file, line), "is not JSON");
+    return undefined;
+  }
+  const result = ContentEntrySchema.safeParse(parsed);
+  if (result.success) return result.data;
+  failures.add(lineOf(file, line), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
+  return undefined;
 }
 
 // ---- encoding

@@ -7,7 +7,7 @@ import { rawEntriesOf, tableNotation, toNotation as notationOf } from "./content
 import { MAP_TYPES, flagsToMask } from "./maptypes";
 import {
   buildMap, dumpEntries, freezeMap, isArrayLike, isDumpable, isKeyless, isMapOfMaps, openPinned, readLiveState, writePacked,
-  type KernelMapSpec, type RawEntry,
+  type KernelMapSpec, type LiveMapState, type RawEntry,
 } from "./map";
 import {
   applyPermissions, checkPinLocation, finishInterruptedMove, movePinIfOwned, pinInto, pinMoveTrace, pinnedMapId,
@@ -138,6 +138,11 @@ function liveContents(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): { present
   return { present, managed: present.filter((entry) => declaredKeys.has(keyOf(entry.key))), declared };
 }
 
+// What an observation says of the map itself, whatever its contents.
+function identityOf(spec: MapSpec, state: LiveMapState): Pick<MapObservation, "pinPath" | "mapId" | "name" | "abi" | "frozen"> {
+  return { pinPath: spec.pinPath, mapId: state.info.id, name: state.info.name, abi: liveAbi(state.info), frozen: state.frozen };
+}
+
 /**
  * Reads an open map back as an observation (see liveContents for `dumped`).
  * The contents are decoded on first access: create and update report only
@@ -150,11 +155,7 @@ function observe(spec: MapSpec, map: MapFd, dumped?: RawEntry[]): MapObservation
   const keyless = isKeyless(map.info.type);
   let contents: ContentEntry[] | undefined;
   return {
-    pinPath: spec.pinPath,
-    mapId: state.info.id,
-    name: state.info.name,
-    abi: liveAbi(state.info),
-    frozen: state.frozen,
+    ...identityOf(spec, state),
     entryCount: present.length,
     contentsDigest: contentsDigest(managed, keyless),
     get contents() {
@@ -182,11 +183,7 @@ function observeTable(spec: MapSpec, map: MapFd, known?: TableState): MapObserva
   const { presentCount, managed } = known ?? readTableState(spec, map);
   let contents: ContentEntry[] | undefined;
   return {
-    pinPath: spec.pinPath,
-    mapId: state.info.id,
-    name: state.info.name,
-    abi: liveAbi(state.info),
-    frozen: state.frozen,
+    ...identityOf(spec, state),
     entryCount: presentCount,
     // Computed when asked (a diff's report needs none); equal bytes need no
     // hashing: the declared table's digest is computed once.

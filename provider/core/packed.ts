@@ -6,13 +6,13 @@
 // codecs), with the same messages naming the file and line.
 import { collecting, type Codec } from "./codecs";
 import {
-  CONTENTS_MAX_BYTES, encodeKey, encodeValue, shortHex, valueBytesOf, withinEncodingBudget,
+  CONTENTS_MAX_BYTES, encodeKey, encodeValue, entryOfLine, lineOf, shortHex, valueBytesOf, withinEncodingBudget,
   type ContentsTarget, type SpecCodecs,
 } from "./contents";
 import type { FailureList } from "./failures";
 import { MAP_TYPES } from "./maptypes";
-import { ContentEntrySchema, type ContentEntry } from "./schema";
-import { lineText, streamLines } from "./linefile";
+import type { ContentEntry } from "./schema";
+import { streamLines } from "./linefile";
 import { sortTable, TableBuilder, type EntryTable } from "./table";
 
 // Writes a declared key or value at `offset` of `out`: a number through the
@@ -322,7 +322,7 @@ const tableBytes = ({ table }: OriginTable) => table.keys.length + table.values.
 export function encodeContentsFile(
   file: string, target: ContentsTarget, codecs: SpecCodecs, codecIdentity: string, failures: FailureList,
 ): OriginTable | undefined {
-  const where = (line: number) => `contentsFile ${file} line ${line}`;
+  const where = (line: number) => lineOf(file, line);
   if (cache.length > 0) {
     // Hashing the file is cheap next to parsing it.
     const seen = streamLines(file);
@@ -344,25 +344,8 @@ export function encodeContentsFile(
       return;
     }
     if (scanner.blank) return;
-    const text = lineText(bytes, start, end, line);
-    if (text === undefined) {
-      failures.add(where(line), "is not valid UTF-8");
-      return;
-    }
-    if (text.trim() === "") return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      failures.add(where(line), "is not JSON");
-      return;
-    }
-    const result = ContentEntrySchema.safeParse(parsed);
-    if (!result.success) {
-      failures.add(where(line), `must be an object { key?, value?, perCpuValues? }: ${result.error.issues[0]?.message ?? "invalid"}`);
-      return;
-    }
-    encoder.add(result.data, line, where(line));
+    const entry = entryOfLine(file, bytes, start, end, line, failures);
+    if (entry !== undefined) encoder.add(entry, line, where(line));
   });
   if (typeof read === "string") {
     failures.add("contentsFile", read);
