@@ -30,14 +30,32 @@ export function briefError(error: unknown): string {
   return (picked.length > 0 ? picked : text.split("\n").slice(0, 6)).join("\n").slice(0, 2000);
 }
 
-/** Opens (creating on first use) the stack of the project and gives it the host name as config. Throws CLI errors. */
+// A fresh PostgreSQL backend opened by several agents at once: the CLI
+// creates its table on first use, and PostgreSQL answers all but one of the
+// concurrent CREATE TABLE IF NOT EXISTS with a unique violation (23505) on
+// its type catalog. The table exists right after, so opening again works.
+const FIRST_USE_RACE = /failed to create table[\s\S]*\(23505\)/;
+const OPEN_ATTEMPTS = 5;
+
+/**
+ * Opens (creating on first use) the stack of the project and gives it the
+ * host name as config. A backend's first-use race (FIRST_USE_RACE) is retried
+ * a few times; throws CLI errors.
+ */
 async function openStack(options: AgentOptions, toolchain: Toolchain): Promise<auto.Stack> {
-  const stack = await auto.LocalWorkspace.createOrSelectStack(
-    { stackName: options.stack, workDir: options.project },
-    { pulumiCommand: toolchain.command, envVars: { PATH: toolchain.path } },
-  );
-  await stack.setConfig(HOST_CONFIG_KEY, { value: options.host });
-  return stack;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const stack = await auto.LocalWorkspace.createOrSelectStack(
+        { stackName: options.stack, workDir: options.project },
+        { pulumiCommand: toolchain.command, envVars: { PATH: toolchain.path } },
+      );
+      await stack.setConfig(HOST_CONFIG_KEY, { value: options.host });
+      return stack;
+    } catch (error) {
+      if (attempt >= OPEN_ATTEMPTS || !FIRST_USE_RACE.test(String((error as Error)?.message ?? error))) throw error;
+      await sleep(200 * attempt);
+    }
+  }
 }
 
 /**
