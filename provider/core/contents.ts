@@ -12,7 +12,7 @@ import { ContentEntrySchema, type ContentEntry } from "./schema";
 import { lineText, streamLines } from "./linefile";
 
 export { CONTENTS_FILE_MAX_BYTES } from "./linefile";
-import type { EntryTable } from "./table";
+import { copyRecord, type EntryTable } from "./table";
 
 /** A declared entry encoded for the kernel. */
 export interface EncodedEntry {
@@ -243,11 +243,9 @@ export function toNotation(target: NotationTarget, entries: readonly RawEntry[])
   });
 }
 
-// Copies record `index` (of `size` bytes) of `source` into `scratch`.
+// Record `index` (of `size` bytes) of `source`, copied into `scratch`.
 function load(scratch: Buffer, source: Buffer, index: number, size: number): Buffer {
-  const start = index * size;
-  if (size > 32) source.copy(scratch, 0, start, start + size);
-  else for (let byte = 0; byte < size; byte++) scratch[byte] = source[start + byte]!;
+  copyRecord(source, index, scratch, 0, size);
   return scratch;
 }
 

@@ -22,7 +22,7 @@ import {
   applyTableDelta, isEmptyDelta, liveTable, planTableDelta, readTableState, tableDrift,
   type DeltaCounts, type DriftReport, type TableDelta, type TableState,
 } from "./livetable";
-import { pick, presentTable, sameTable, tableOf, undeclaredIndices } from "./table";
+import { keyTable, pick, presentTable, sameTable, undeclaredIndices } from "./table";
 import { defaultMapName, type ContentEntry, type InnerMapSpec } from "./schema";
 import { type MapFd, type MapInfo } from "../../native";
 
@@ -296,8 +296,7 @@ function buildTableFor(spec: MapSpec, carryFrom?: MapFd, previousKeys?: readonly
     if (same) {
       const present = presentTable(liveTable(carryFrom, spec.pinPath), isArrayLike(kernel.mapType), declared);
       // Not declared now, nor by the previous declaration (those were ours and were dropped).
-      const previous = tableOf((previousKeys ?? []).filter((key): key is Buffer => key !== null).map((key) => ({ key, value: Buffer.alloc(0) })), declared.keySize, 0);
-      carried = pick(present, undeclaredIndices(present, declared, previous));
+      carried = pick(present, undeclaredIndices(present, declared, keyTable(previousKeys ?? [], declared.keySize)));
     }
   }
   const map = buildMap(kernelSpecOf(spec, carryFrom?.info.name), (fresh) => {

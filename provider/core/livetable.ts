@@ -8,7 +8,7 @@ import { type ContentsDrift } from "./drift";
 import { deletePacked, dumpPacked, isArrayLike, writePacked } from "./map";
 import { faultPoint } from "./faults";
 import {
-  compareTables, declaredPart, pick, presentTable, smallest, sortTable, tableOf, type EntryTable,
+  compareTables, declaredPart, keyTable, pick, pickTable, presentTable, smallest, sortTable, type EntryTable,
 } from "./table";
 
 /** The live table of `map`: every entry it reports, sorted by key bytes. Throws a wrapped kernel error naming `label`. */
@@ -61,14 +61,9 @@ export function planTableDelta(spec: MapSpec, map: MapFd, previousKeys?: readonl
   const upsertIndices = new Uint32Array(difference.added.length + difference.changed.length);
   upsertIndices.set(difference.added);
   upsertIndices.set(difference.changed, difference.added.length);
-  let deleted = pick(live, difference.removed);
-  if (spec.contentsPolicy === "merge") {
-    // Only keys the previous declaration managed; keys nobody declared stay.
-    const previous = tableOf((previousKeys ?? []).filter((key): key is Buffer => key !== null).map((key) => ({ key, value: Buffer.alloc(0) })), declared.keySize, 0);
-    const liveOnly = sortTable(declared.keySize, declared.valueBytes, deleted.count, deleted.keys, deleted.values).table;
-    const dropped = declaredPart(liveOnly, previous);
-    deleted = { keys: dropped.keys, values: dropped.values, count: dropped.count };
-  }
+  let deleted = pickTable(live, difference.removed);
+  // Merge: only keys the previous declaration managed; keys nobody declared stay.
+  if (spec.contentsPolicy === "merge") deleted = declaredPart(deleted, keyTable(previousKeys ?? [], declared.keySize));
   const counts = { added: difference.added.length, changed: difference.changed.length, removed: deleted.count };
   return {
     upserts: pick(declared, upsertIndices),

@@ -161,8 +161,8 @@ function digitPass8(keys: Buffer, keySize: number, count: number, order: Uint32A
   return true;
 }
 
-// Copies record `from` of `source` to record `to` of `target` (records of `size` bytes).
-function copyRecord(source: Buffer, from: number, target: Buffer, to: number, size: number): void {
+/** Copies record `from` of `source` to record `to` of `target` (records of `size` bytes). */
+export function copyRecord(source: Buffer, from: number, target: Buffer, to: number, size: number): void {
   if (size > 32) {
     source.copy(target, to * size, from * size, (from + 1) * size);
     return;
@@ -277,6 +277,12 @@ function firstRepeat(keys: Buffer, keySize: number, count: number): number {
   return count;
 }
 
+/** A table of keys alone (values of 0 bytes), for membership tests: `keys` in any order, nulls and duplicates dropped. */
+export function keyTable(keys: readonly (Buffer | null)[], keySize: number): EntryTable {
+  const none = Buffer.alloc(0);
+  return tableOf(keys.filter((key): key is Buffer => key !== null).map((key) => ({ key, value: none })), keySize, 0);
+}
+
 /** A table of `entries` (RawEntry form, keys not null, any order; duplicates keep the first). */
 export function tableOf(entries: readonly RawEntry[], keySize: number, valueBytes: number): EntryTable {
   const builder = new TableBuilder(keySize, valueBytes, entries.length);
@@ -294,14 +300,7 @@ function isZeroRecord(values: Buffer, index: number, size: number): boolean {
 function filterTable(table: EntryTable, keep: (index: number) => boolean): EntryTable {
   const picked: number[] = [];
   for (let index = 0; index < table.count; index++) if (keep(index)) picked.push(index);
-  if (picked.length === table.count) return table;
-  const keys = Buffer.allocUnsafe(picked.length * table.keySize);
-  const values = Buffer.allocUnsafe(picked.length * table.valueBytes);
-  picked.forEach((from, to) => {
-    copyRecord(table.keys, from, keys, to, table.keySize);
-    copyRecord(table.values, from, values, to, table.valueBytes);
-  });
-  return new EntryTable(table.keySize, table.valueBytes, picked.length, keys, values);
+  return picked.length === table.count ? table : pickTable(table, Uint32Array.from(picked));
 }
 
 /**
@@ -445,6 +444,12 @@ export function pick(table: EntryTable, indices: Uint32Array): { keys: Buffer; v
     copyRecord(table.values, from, values, to, table.valueBytes);
   });
   return { keys, values, count: indices.length };
+}
+
+/** The entries of `table` at ascending `indices`, as a table (still sorted, keys still unique). */
+export function pickTable(table: EntryTable, indices: Uint32Array): EntryTable {
+  const { keys, values, count } = pick(table, indices);
+  return new EntryTable(table.keySize, table.valueBytes, count, keys, values);
 }
 
 /**
